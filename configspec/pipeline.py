@@ -1,0 +1,19 @@
+"""`configspec run`: every pipeline step that exists, in order, on the registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from configspec.profiling.profile_command import profile_drafts
+from configspec.progress import console
+from configspec.registry import load_registry
+from configspec.sources.prepare import prepare_models
+
+
+def run_pipeline(models: Path, device: str | None, threads: int) -> None:
+    console.rule("1/2 prepare models")
+    for line in prepare_models(load_registry(models)):
+        console.print(line)
+    console.rule("2/2 profile drafting on this device")
+    profile_drafts(models, None, None, threads, repetitions=5, tokens=64, contexts=(16, 512),
+                   prefill_tokens=256, device=device, out=None)  # fmt: skip

@@ -1,0 +1,1 @@
+"""Profile files: schemas (versioned) and reading/writing them."""

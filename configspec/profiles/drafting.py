@@ -1,0 +1,72 @@
+"""The drafting profile (DeviceProfile): how fast and at what power each draft x quant drafts here."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from configspec.profiles.environment import Environment
+from configspec.profiling.stats import Summary
+
+DRAFTING_SCHEMA_VERSION = 1
+
+
+class DecodeAtContext(BaseModel):
+    context_tokens: int  # tokens already in the KV cache when decoding starts
+    decode_tokens: int  # tokens decoded per repetition
+    tokens_per_s: Summary  # one sample per repetition: decode_tokens / sum(step_s)
+    step_s: list[list[float]]  # every timed decode call, per repetition
+    energy_j_per_token: Summary  # one sample per repetition
+    power_w: Summary  # mean power during each repetition's decode window
+    power_source: str  # measured:<meter> or estimated:<basis>
+
+
+class Prefill(BaseModel):
+    prompt_tokens: int
+    tokens_per_s: Summary
+    samples_s: list[float]
+
+
+class DraftCell(BaseModel):
+    draft: str
+    target: str
+    quant: str
+    file: str
+    file_sha256: str
+    file_bytes: int
+    load_s: float
+    decode: list[DecodeAtContext]
+    prefill: Prefill
+
+    def decode_at(self, context_tokens: int) -> DecodeAtContext:
+        return min(self.decode, key=lambda d: abs(d.context_tokens - context_tokens))
+
+
+class Settings(BaseModel):
+    threads: int
+    repetitions: int
+    warmup_tokens: int
+    decode_tokens: int
+    contexts: list[int]
+    prefill_tokens: int
+
+
+class PowerInfo(BaseModel):
+    source: str
+    basis: str | None = None
+    sampling_period_s: float
+    idle_power_w: float
+    idle_source: str
+    meters_skipped: dict[str, str] = Field(default_factory=dict)
+
+
+class DeviceProfile(BaseModel):
+    schema_version: Literal[1] = DRAFTING_SCHEMA_VERSION
+    kind: Literal["drafting"] = "drafting"
+    environment: Environment
+    settings: Settings
+    power: PowerInfo
+    cells: list[DraftCell] = Field(default_factory=list)
+    interrupted: bool = False
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,36 @@
+"""The verification profile: how long the target takes to score K+1 tokens, where it runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from configspec.profiles.environment import Environment
+from configspec.profiling.stats import Summary
+
+VERIFICATION_SCHEMA_VERSION = 1
+
+
+class VerifyPoint(BaseModel):
+    k: int  # draft tokens verified; the forward covers k + 1 tokens per sequence
+    batch: int  # sequences verified in one call
+    context_tokens: int  # tokens already in each sequence's KV cache
+    latency_s: Summary  # one sample per repetition, the whole call
+    energy_j: Summary | None = None  # per call, all sequences together
+    power_source: str | None = None
+
+
+class VerificationProfile(BaseModel):
+    schema_version: Literal[1] = VERIFICATION_SCHEMA_VERSION
+    kind: Literal["verification"] = "verification"
+    environment: Environment
+    target: str
+    target_quant: str
+    target_sha256: str
+    repetitions: int
+    points: list[VerifyPoint] = Field(default_factory=list)
+    idle_power_w: float | None = None
+    idle_source: str | None = None
+    interrupted: bool = False
+    warnings: list[str] = Field(default_factory=list)

@@ -1,0 +1,138 @@
+"""Sweep draft x quantization cells on this device and write one DeviceProfile.
+
+The file is rewritten (atomically) after every cell, so Ctrl-C or a crash keeps what was measured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from configspec.errors import ConfigspecError
+from configspec.profiles.drafting import DeviceProfile, DraftCell, PowerInfo, Settings
+from configspec.profiles.environment import Environment
+from configspec.profiles.io import save_profile
+from configspec.profiling.drafting import DecodeSettings, profile_tokens, time_decode, time_prefill
+from configspec.registry.schema import ModelEntry, Registry
+from configspec.runners import open_runner
+from configspec.sources.cache import file_sha256
+from configspec.sources.resolve import model_file
+from device_profilers.base import PowerMeter
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: ModelEntry
+    quant: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.model.name} {self.quant}"
+
+
+def select_cells(
+    registry: Registry, drafts: list[str] | None = None, quants: list[str] | None = None
+) -> list[Cell]:
+    """Draft x quantization cells: the named drafts (default: the default sweep), filtered by quant."""
+    if drafts:
+        models = []
+        for name in drafts:
+            try:
+                model = registry.get(name)
+            except KeyError as exc:
+                raise ConfigspecError(str(exc.args[0])) from exc
+            if model.role != "draft":
+                raise ConfigspecError(f"{name} is a {model.role}, not a draft")
+            models.append(model)
+    else:
+        models = [m for m in registry.drafts if m.in_default_sweep]
+    wanted = [q.upper() for q in quants] if quants else None
+    cells = [Cell(m, q) for m in models for q in m.quantizations if not wanted or q in wanted]
+    if not cells:
+        listed = sorted({q for m in models for q in m.quantizations})
+        raise ConfigspecError(
+            f"no draft x quantization matches --quants {','.join(quants or [])} "
+            f"(available: {', '.join(listed)})"
+        )
+    return cells
+
+
+def default_output(device: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / device / f"drafting-{stamp}.json"
+
+
+def profile_cell(
+    cell: Cell, threads: int, settings: DecodeSettings, meter: PowerMeter,
+    on_step: Callable[[], None] | None = None,
+) -> tuple[DraftCell, list[str], str]:  # fmt: skip
+    """Measure one cell; returns it, its warnings and the backend version."""
+    path = model_file(cell.model, cell.quant)
+    n_ctx = max(max(settings.contexts) + settings.decode_tokens + settings.warmup_tokens,
+                settings.prefill_tokens) + 16  # fmt: skip
+    import time
+
+    t0 = time.perf_counter()
+    runner = open_runner(cell.model.backend, path, threads=threads, n_ctx=n_ctx)
+    load_s = time.perf_counter() - t0
+    warnings: list[str] = []
+    try:
+        decode = []
+        for context in settings.contexts:
+            result, warns = time_decode(
+                runner, profile_tokens(runner, context), settings, meter, on_step
+            )
+            decode.append(result)
+            warnings += warns
+        prefill = time_prefill(
+            runner, profile_tokens(runner, settings.prefill_tokens), settings.repetitions
+        )
+        version = runner.backend_version
+    finally:
+        runner.close()
+    draft_cell = DraftCell(
+        draft=cell.model.name, target=cell.model.target or "", quant=cell.quant, file=str(path),
+        file_sha256=file_sha256(path), file_bytes=path.stat().st_size, load_s=load_s,
+        decode=decode, prefill=prefill,
+    )  # fmt: skip
+    return draft_cell, sorted(set(warnings)), version
+
+
+def new_profile(
+    device: str | None, threads: int, settings: DecodeSettings, meter: PowerMeter,
+    skipped: dict[str, str], backend: str, backend_version: str,
+) -> DeviceProfile:  # fmt: skip
+    idle = meter.idle_power(2.0)
+    return DeviceProfile(
+        environment=Environment.capture(device, threads, backend, backend_version),
+        settings=Settings(threads=threads, **settings.__dict__),
+        power=PowerInfo(
+            source=meter.source, basis=getattr(getattr(meter, "estimate", None), "basis", None),
+            sampling_period_s=meter.sampling_period_s, idle_power_w=idle.mean_power_w,
+            idle_source=idle.source, meters_skipped=skipped,
+        ),
+    )  # fmt: skip
+
+
+def run_sweep(
+    cells: list[Cell], profile: DeviceProfile, out: Path, threads: int,
+    settings: DecodeSettings, meter: PowerMeter, on_step=None, on_cell=None,
+) -> DeviceProfile:  # fmt: skip
+    """Measure every cell, saving after each; on Ctrl-C save what was measured and re-raise."""
+    try:
+        for cell in cells:
+            if on_cell:
+                on_cell(cell)
+            measured, warnings, version = profile_cell(cell, threads, settings, meter, on_step)
+            profile.cells.append(measured)
+            profile.environment.backend_version = version
+            profile.warnings = sorted(set(profile.warnings + warnings))
+            save_profile(profile, out)
+    except KeyboardInterrupt:
+        profile.interrupted = True
+        if profile.cells:
+            save_profile(profile, out)
+        raise
+    return profile

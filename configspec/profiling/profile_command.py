@@ -1,0 +1,73 @@
+"""`configspec profile`: select cells, measure them with a progress bar, print and save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from configspec.profiles.drafting import DeviceProfile
+from configspec.profiling.drafting import DecodeSettings
+from configspec.profiling.drafting_sweep import default_output, new_profile, run_sweep, select_cells
+from configspec.progress import byte_progress, console, step_progress
+from configspec.registry import load_registry
+from configspec.sources.resolve import model_file
+from device_profilers import detect_meter
+
+
+def print_profile(profile: DeviceProfile) -> None:
+    env = profile.environment
+    table = Table(title=f"Drafting on {env.device} ({env.cpu_model}, {env.threads} threads)")
+    for column in ("draft", "quant", *[f"decode tok/s @{c}" for c in profile.settings.contexts],
+                   "prefill tok/s", "J/token", "power source"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for cell in profile.cells:
+        decode = [f"{d.tokens_per_s.mean:.1f} ± {d.tokens_per_s.std:.1f}" for d in cell.decode]
+        first = cell.decode[0]
+        table.add_row(
+            cell.draft, cell.quant, *decode, f"{cell.prefill.tokens_per_s.mean:.0f}",
+            f"{first.energy_j_per_token.mean:.3f}", first.power_source,
+        )  # fmt: skip
+    console.print(table)
+    p = profile.power
+    console.print(f"idle power {p.idle_power_w:.2f} W ({p.idle_source})"
+                  + (f"; basis: {p.basis}" if p.basis else ""))  # fmt: skip
+    for warning in profile.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def profile_drafts(
+    models: Path, drafts, quants, threads: int, repetitions: int, tokens: int,
+    contexts: tuple[int, ...], prefill_tokens: int, device: str | None, out: Path | None,
+    power_w: float | None = None, idle_power_w: float | None = None,
+) -> tuple[DeviceProfile, Path]:  # fmt: skip
+    registry = load_registry(models)
+    cells = select_cells(registry, drafts, quants)
+    with byte_progress() as factory:  # prepare files first so the timed sweep is not interrupted
+        for cell in cells:
+            with console.status(f"preparing {cell.label}"):
+                model_file(cell.model, cell.quant, progress_factory=factory)
+    settings = DecodeSettings(repetitions, min(8, tokens), tokens, contexts, prefill_tokens)
+    meter, skipped = detect_meter(threads=threads, user_active_w=power_w, user_idle_w=idle_power_w)
+    import llama_cpp
+
+    profile = new_profile(device, threads, settings, meter, skipped, "llama_cpp",
+                          llama_cpp.__version__)  # fmt: skip
+    out = out or default_output(profile.environment.device)
+    steps = len(cells) * len(contexts) * repetitions
+    try:
+        with step_progress("profiling", steps) as (advance, describe):
+            run_sweep(cells, profile, out, threads, settings, meter, on_step=advance,
+                      on_cell=lambda c: describe(f"profiling {c.label}"))  # fmt: skip
+    except KeyboardInterrupt:
+        kept = (
+            f"kept {len(profile.cells)} measured cell(s) in {out}"
+            if profile.cells
+            else ("nothing measured yet; no file written")
+        )
+        console.print(f"[yellow]interrupted:[/yellow] {kept}")
+        raise typer.Exit(130) from None
+    print_profile(profile)
+    console.print(f"profile written to {out}")
+    return profile, out

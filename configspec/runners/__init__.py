@@ -1,0 +1,16 @@
+"""One small interface over inference backends. A runner knows nothing of profiling."""
+
+from configspec.runners.base import Runner
+
+__all__ = ["Runner", "open_runner"]
+
+
+def open_runner(backend: str, path, threads: int, n_ctx: int = 2048, **kwargs) -> Runner:
+    """Load `path` with the named backend."""
+    if backend == "llama_cpp":
+        from configspec.runners.llama_cpp import LlamaCppRunner
+
+        return LlamaCppRunner(path, threads=threads, n_ctx=n_ctx, **kwargs)
+    from configspec.errors import ConfigspecError
+
+    raise ConfigspecError(f"backend {backend!r} has no runner yet (available: llama_cpp)")

@@ -1,0 +1,44 @@
+"""The runner interface: load, forward tokens on a KV cache, roll back, reset."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import numpy as np
+
+
+class Runner(ABC):
+    """A loaded model with a KV cache. Positions [0, n_past) are in the cache."""
+
+    backend: str
+    backend_version: str
+    n_vocab: int
+    n_ctx: int
+    n_past: int = 0
+
+    @abstractmethod
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
+
+    @abstractmethod
+    def detokenize(self, tokens: list[int]) -> str: ...
+
+    @abstractmethod
+    def forward(self, tokens: list[int], all_logits: bool = False) -> np.ndarray:
+        """Append `tokens` at n_past and return logits: the last row [V], or every row [n, V]."""
+
+    @abstractmethod
+    def rollback(self, n_past: int) -> None:
+        """Forget cached positions >= n_past (after a draft token is rejected)."""
+
+    def reset(self) -> None:
+        """Clear the KV cache completely."""
+        self.rollback(0)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free the model's memory."""
+
+    def __enter__(self) -> Runner:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

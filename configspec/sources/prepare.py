@@ -1,0 +1,31 @@
+"""`configspec models prepare`: put every selected model file into the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from configspec.errors import ConfigspecError
+from configspec.progress import byte_progress, console
+from configspec.registry.schema import Registry
+from configspec.sources.resolve import model_file
+
+
+def prepare_models(
+    registry: Registry, names: list[str] | None = None, quants: list[str] | None = None
+) -> Iterator[str]:
+    """Assemble/download each source and derive each quantization; yields one line per file."""
+    models = registry.models
+    if names:
+        unknown = sorted(set(names) - {m.name for m in models})
+        if unknown:
+            raise ConfigspecError(f"unknown model(s): {', '.join(unknown)}")
+        models = [m for m in models if m.name in names]
+    wanted = {q.upper() for q in quants} if quants else None
+    with byte_progress() as factory:
+        for model in models:
+            for quant in model.quantizations:
+                if wanted and quant not in wanted:
+                    continue
+                with console.status(f"{model.name} {quant}: preparing"):
+                    path = model_file(model, quant, download=True, progress_factory=factory)
+                yield f"{model.name:<32} {quant:<7} {path} ({path.stat().st_size / 1e6:,.0f} MB)"
