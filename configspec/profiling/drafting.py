@@ -1,7 +1,7 @@
 """Drafting profile: decode and prefill throughput, and power, per draft x quantization.
 
-The loop follows llama-bench: a warm-up, then N repetitions with the KV cache cleared between them,
-timing only the forward calls (greedy argmax happens outside the timed region).
+The loop follows llama-bench: a warm-up, then N repetitions with the decoded tokens cleared from the
+KV cache between them, timing only the forward calls (greedy argmax happens outside the timed region).
 """
 
 from __future__ import annotations
@@ -70,19 +70,20 @@ def time_decode(
     """Decode throughput and energy after `context` tokens are in the cache."""
     prompt, first = context[:-1], context[-1]
     warnings: list[str] = []
+    # The context is prefilled once; between repetitions the cache is rolled back to it, so every
+    # decoded token is cleared and each repetition starts from the same state (llama-bench's -d).
     runner.reset()
     if prompt:
         runner.forward(prompt)
     timed_decode(runner, first, settings.warmup_tokens)
+    runner.rollback(len(prompt))
     steps, rates, energy_per_token, power = [], [], [], []
     source = meter.source
     for _ in range(settings.repetitions):
-        runner.reset()
-        if prompt:
-            runner.forward(prompt)
         window = meter.start_window()
         step_s = timed_decode(runner, first, settings.decode_tokens)
         reading = meter.end_window(window)
+        runner.rollback(len(prompt))
         if 0 < reading.duration_s < meter.sampling_period_s:
             warnings.append(
                 f"decode window {reading.duration_s:.3f}s is shorter than the meter's update "
