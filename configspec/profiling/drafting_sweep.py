@@ -118,7 +118,7 @@ def new_profile(
 
 def run_sweep(
     cells: list[Cell], profile: DeviceProfile, out: Path, threads: int,
-    settings: DecodeSettings, meter: PowerMeter, on_step=None, on_cell=None,
+    settings: DecodeSettings, meter: PowerMeter, on_step=None, on_cell=None, on_measured=None,
 ) -> DeviceProfile:  # fmt: skip
     """Measure every cell, saving after each; on Ctrl-C save what was measured and re-raise."""
     try:
@@ -130,6 +130,8 @@ def run_sweep(
             profile.environment.backend_version = version
             profile.warnings = sorted(set(profile.warnings + warnings))
             save_profile(profile, out)
+            if on_measured:
+                on_measured(measured)
     except KeyboardInterrupt:
         profile.interrupted = True
         if profile.cells:

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from configspec.profiles.drafting import DeviceProfile
+from configspec.profiles.drafting import DeviceProfile, DraftCell
 from configspec.profiling.drafting import DecodeSettings
 from configspec.profiling.drafting_sweep import default_output, new_profile, run_sweep, select_cells
 from configspec.progress import byte_progress, console, step_progress
@@ -37,6 +37,11 @@ def print_profile(profile: DeviceProfile) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
+def _log_cell(cell: DraftCell) -> None:
+    rates = ", ".join(f"{d.tokens_per_s.mean:.1f} tok/s @{d.context_tokens}" for d in cell.decode)
+    console.print(f"measured {cell.draft} {cell.quant}: {rates}")
+
+
 def profile_drafts(
     models: Path, drafts, quants, threads: int, repetitions: int, tokens: int,
     contexts: tuple[int, ...], prefill_tokens: int, device: str | None, out: Path | None,
@@ -59,7 +64,8 @@ def profile_drafts(
     try:
         with step_progress("profiling", steps) as (advance, describe):
             run_sweep(cells, profile, out, threads, settings, meter, on_step=advance,
-                      on_cell=lambda c: describe(f"profiling {c.label}"))  # fmt: skip
+                      on_cell=lambda c: describe(f"profiling {c.label}"),
+                      on_measured=_log_cell)  # fmt: skip
     except KeyboardInterrupt:
         kept = (
             f"kept {len(profile.cells)} measured cell(s) in {out}"

@@ -1,0 +1,3 @@
+from configspec.cli import main
+
+main()
