@@ -44,14 +44,14 @@ def test_profile_file_is_valid_and_consistent(small_profile, demo_draft_path):
         assert all(len(steps) == settings.decode_tokens for steps in decode.step_s)
         assert all(s > 0 for steps in decode.step_s for s in steps)
         # each repetition's rate is exactly tokens / sum of its step times
-        for steps, sample in zip(decode.step_s, rate.samples):
+        for steps, sample in zip(decode.step_s, rate.samples, strict=True):
             assert sample == pytest.approx(settings.decode_tokens / sum(steps))
         assert rate.ci95_low <= rate.mean <= rate.ci95_high
         assert 1 < rate.mean < 1000
         assert decode.energy_j_per_token.mean > 0
         # energy per token = power x time per token, for every repetition
         for energy, power, sample in zip(
-            decode.energy_j_per_token.samples, decode.power_w.samples, rate.samples
+            decode.energy_j_per_token.samples, decode.power_w.samples, rate.samples, strict=True
         ):
             assert energy == pytest.approx(power / sample, rel=0.05)
         assert decode.power_source.startswith(("measured:", "estimated:"))
