@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     TextColumn,
@@ -21,30 +20,41 @@ from rich.progress import (
 console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
 
 
+def _bars(transient: bool = False) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console, transient=transient,
+    )  # fmt: skip
+
+
 @contextmanager
-def byte_progress() -> Iterator:
-    """A factory `(description, total_bytes) -> advance(n)` for file assembly and hashing."""
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-        console=console, transient=True,
-    ) as progress:  # fmt: skip
+def byte_progress(progress: Progress | None = None) -> Iterator:
+    """A factory `(description, total_bytes) -> advance(n)` for file assembly and hashing.
 
-        def factory(description: str, total: int):
-            task = progress.add_task(description, total=total)
-            return lambda n: progress.advance(task, n)
+    Pass an open `progress` to add the bars to it (rich shows one live display at a time).
+    """
+    if progress is not None:
+        yield _byte_factory(progress)
+        return
+    with _bars(transient=True) as own:
+        yield _byte_factory(own)
 
-        yield factory
+
+def _byte_factory(progress: Progress):
+    def factory(description: str, total: int):
+        task = progress.add_task(description, total=total)
+        return lambda n: progress.advance(task, n)
+
+    return factory
 
 
 @contextmanager
 def step_progress(description: str, total: int) -> Iterator:
-    """A bar over `total` steps; yields (advance(), set_description(text))."""
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        TimeRemainingColumn(), console=console,
-    ) as progress:  # fmt: skip
+    """A bar over `total` steps; yields (advance(), set_description(text), progress)."""
+    with _bars() as progress:
         task = progress.add_task(description, total=total)
         yield (
             lambda: progress.advance(task),
             lambda text: progress.update(task, description=text),
+            progress,
         )

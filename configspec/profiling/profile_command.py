@@ -62,7 +62,7 @@ def profile_drafts(
     out = out or default_output(profile.environment.device)
     steps = len(cells) * len(contexts) * repetitions
     try:
-        with step_progress("profiling", steps) as (advance, describe):
+        with step_progress("profiling", steps) as (advance, describe, _):
             run_sweep(cells, profile, out, threads, settings, meter, on_step=advance,
                       on_cell=lambda c: describe(f"profiling {c.label}"),
                       on_measured=_log_cell)  # fmt: skip

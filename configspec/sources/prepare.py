@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from configspec.errors import ConfigspecError
-from configspec.progress import byte_progress, console
+from configspec.progress import byte_progress, step_progress
 from configspec.registry.schema import Registry
 from configspec.sources.resolve import model_file
 
@@ -21,11 +21,11 @@ def prepare_models(
             raise ConfigspecError(f"unknown model(s): {', '.join(unknown)}")
         models = [m for m in models if m.name in names]
     wanted = {q.upper() for q in quants} if quants else None
-    with byte_progress() as factory:
-        for model in models:
-            for quant in model.quantizations:
-                if wanted and quant not in wanted:
-                    continue
-                with console.status(f"{model.name} {quant}: preparing"):
-                    path = model_file(model, quant, download=True, progress_factory=factory)
+    files = [(m, q) for m in models for q in m.quantizations if not wanted or q in wanted]
+    with step_progress("preparing models", len(files)) as (advance, describe, bars):
+        with byte_progress(bars) as factory:
+            for model, quant in files:
+                describe(f"{model.name} {quant}")
+                path = model_file(model, quant, download=True, progress_factory=factory)
+                advance()
                 yield f"{model.name:<32} {quant:<7} {path} ({path.stat().st_size / 1e6:,.0f} MB)"
