@@ -111,6 +111,37 @@ def devices(threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job
 
 
 @app.command()
+def recommend(
+    results: Path = typer.Option(Path("results"), help="Where to find the newest profiles."),
+    drafting: list[Path] = typer.Option(None, "--drafting", help="Drafting profile(s)."),
+    alignment: Path = typer.Option(None, help="Alignment profile (default: newest)."),
+    verification: Path = typer.Option(None, help="Verification profile (default: newest)."),
+    scenario: Path = typer.Option(None, help="Scenario YAML (default: ./scenario.yaml)."),
+    min_goodput: float = typer.Option(None, help="Least verified tokens/s per device."),
+    max_joules_per_token: float = typer.Option(None, help="Most joules per verified token."),
+    max_cost: float = typer.Option(None, help="Most US$ per 1M verified tokens."),
+    method: str = typer.Option("exact", help="exact (enumerate all) or optuna."),
+    objective: str = typer.Option("all", help="optuna: all (NSGA-II) or goodput|cost|energy."),
+    trials: int = typer.Option(None, min=1, help="optuna trials per device (default 10%)."),
+    storage: str = typer.Option(None, help="optuna storage: RDB URL or journal file path."),
+    seed: int = typer.Option(0, help="optuna sampler seed."),
+    llama_cpp_flags: str = typer.Option("new", help="new (--spec-draft-*) or old (--draft-*)."),
+    out_dir: Path = typer.Option(None, help="Where recommendations.yaml/.json go (--results)."),
+) -> None:
+    """Search draft x quant x policy per device; print the picks; write recommendations."""
+    from configspec.recommend.command import RecommendOptions
+    from configspec.recommend.command import recommend as run_recommend
+
+    run_recommend(RecommendOptions(
+        results=results, drafting=drafting or None, alignment=alignment,
+        verification=verification, scenario=scenario, min_goodput=min_goodput,
+        max_joules_per_token=max_joules_per_token, max_cost=max_cost, method=method,
+        objective=objective, trials=trials, storage=storage, seed=seed, flags=llama_cpp_flags,
+        out_dir=out_dir,
+    ))  # fmt: skip
+
+
+@app.command()
 def run(
     models: Path = ModelsOpt,
     device: str = typer.Option(None, help="Device name (default: hostname)."),

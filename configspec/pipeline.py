@@ -17,3 +17,9 @@ def run_pipeline(models: Path, device: str | None, threads: int) -> None:
     console.rule("2/2 profile drafting on this device")
     profile_drafts(models, None, None, threads, repetitions=5, tokens=64, contexts=(16, 512),
                    prefill_tokens=256, device=device, out=None)  # fmt: skip
+    # Last step: turn the newest profiles under results/ into recommendations (one line names
+    # any profile still missing).
+    from configspec.recommend.command import RecommendOptions, recommend
+
+    console.rule("recommend")
+    recommend(RecommendOptions())

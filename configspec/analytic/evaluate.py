@@ -1,0 +1,111 @@
+"""Evaluate many configurations at once: arrays in, metric arrays out (no loops, no I/O).
+
+`RoundInputs` holds one row per configuration (what differs between configurations: the policy's
+counts, the draft cell's speed and power, the verification cost at that draft length);
+`DeviceTerms` holds what is shared on one device (network, prices, idle power, batch).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from configspec.analytic import formulas as f
+
+
+@dataclass
+class RoundInputs:
+    drafted: np.ndarray  # D, mean draft tokens per round
+    extra_steps: np.ndarray  # expected draft steps beyond D per round
+    tokens: np.ndarray  # E[N] = accepted + 1, verified tokens per round
+    step_s: np.ndarray  # draft decode step time
+    draft_w: np.ndarray  # edge power while drafting
+    verify_s: np.ndarray  # t_v(D, B): one target call over D + 1 tokens x B sequences
+    verify_j: np.ndarray  # energy of that call, all B sequences
+
+    def take(self, index) -> RoundInputs:
+        return RoundInputs(**{k: np.asarray(v)[index] for k, v in vars(self).items()})
+
+    def __len__(self) -> int:
+        return len(self.drafted)
+
+
+@dataclass(frozen=True)
+class DeviceTerms:
+    mode: str  # greedy | sampled
+    rtt_s: float
+    up_bit_s: float
+    down_bit_s: float
+    idle_w: float
+    overhead_s: float
+    batch: int
+    server_usd_per_hour: float
+    purchase_usd: float
+    lifetime_h: float
+    utilisation: float
+    usd_per_kwh: float
+    token_id_bytes: int
+    prob_bytes: int
+    vocab_size: int
+    top_n: int | None
+    header_bytes: int
+
+
+@dataclass
+class Metrics:
+    draft_s: np.ndarray
+    net_s: np.ndarray
+    verify_s: np.ndarray
+    round_s: np.ndarray
+    bytes_up: np.ndarray
+    goodput_tok_s: np.ndarray
+    server_usd_per_1m: np.ndarray
+    edge_usd_per_1m: np.ndarray
+    usd_per_1m_tokens: np.ndarray
+    joules_per_token: np.ndarray
+    server_busy_s: np.ndarray
+    devices_supported: np.ndarray
+
+    def objectives(self) -> np.ndarray:
+        """(n, 3) minimisation matrix: -goodput, $ per 1M tokens, J per token."""
+        return np.column_stack([-self.goodput_tok_s, self.usd_per_1m_tokens, self.joules_per_token])
+
+    def row(self, i: int) -> dict[str, float]:
+        return {k: float(np.asarray(v)[i]) for k, v in vars(self).items()}
+
+
+def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
+    draft_s = f.drafting_time_s(x.drafted, x.extra_steps, x.step_s)
+    bytes_up = f.upload_bytes(
+        x.drafted, t.mode, t.token_id_bytes, t.prob_bytes, t.vocab_size, t.top_n, t.header_bytes
+    )
+    bytes_down = f.download_bytes(t.token_id_bytes, t.header_bytes)
+    net_s = f.network_time_s(t.rtt_s, bytes_up, bytes_down, t.up_bit_s, t.down_bit_s)
+    verify_s = np.asarray(x.verify_s, float)
+    round_s = f.round_time_s(draft_s, net_s, verify_s, t.overhead_s)
+    goodput = f.goodput_tok_s(x.tokens, round_s)
+    server_usd = f.server_usd_per_token(t.server_usd_per_hour, verify_s, t.batch, x.tokens)
+    average_w = f.edge_average_power_w(x.draft_w, t.idle_w, draft_s, round_s)
+    hourly = f.edge_usd_per_hour(
+        t.purchase_usd, t.lifetime_h, t.utilisation, average_w, t.usd_per_kwh
+    )
+    edge_usd = f.edge_usd_per_token(hourly, goodput)
+    joules = f.joules_per_token(
+        x.draft_w, draft_s, t.idle_w, round_s - draft_s, x.verify_j, t.batch, x.tokens
+    )
+    return Metrics(
+        draft_s=draft_s, net_s=net_s, verify_s=verify_s, round_s=round_s, bytes_up=bytes_up,
+        goodput_tok_s=goodput, server_usd_per_1m=1e6 * server_usd, edge_usd_per_1m=1e6 * edge_usd,
+        usd_per_1m_tokens=1e6 * (server_usd + edge_usd), joules_per_token=joules,
+        server_busy_s=f.server_busy_s_per_round(verify_s, t.batch),
+        devices_supported=f.devices_supported(round_s, verify_s, t.batch),
+    )  # fmt: skip
+
+
+def energy_label(draft_source: str, idle_source: str, server_source: str) -> str:
+    """`measured` only when every part was measured; otherwise say which parts are estimates."""
+    parts = {"draft": draft_source, "idle": idle_source, "server": server_source}
+    if all(s.startswith("measured") for s in parts.values()):
+        return "measured (" + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")"
+    return "estimated (" + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")"

@@ -1,0 +1,149 @@
+"""One function per formula of the analytic model; each cites its source in one line.
+
+All functions are pure and accept floats or numpy arrays (broadcasting), so the search can
+evaluate a whole configuration table in one call. Units are in the names; SI throughout
+(seconds, bytes, bits per second, watts, joules, US dollars).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+Num = ArrayLike
+
+
+def iid_tokens_per_round(acceptance: Num, k: Num) -> np.ndarray:
+    """E[N](K) = (1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
+    a = np.asarray(acceptance, dtype=float)
+    k = np.asarray(k, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        closed = (1.0 - a ** (k + 1.0)) / (1.0 - a)
+    return np.where(a >= 1.0, k + 1.0, closed)
+
+
+def full_acceptance_probability(acceptance_by_position: Num, k: int) -> float:
+    """P(all K drafts accepted) = prod_{k=1..K} P(k-th accepted | first k-1 were) (chain rule).
+    Positions beyond the measured list reuse the last measured conditional probability."""
+    conditional = np.asarray(acceptance_by_position, dtype=float)
+    if len(conditional) == 0:
+        return 0.0
+    measured = conditional[:k]
+    missing = max(0, k - len(measured))
+    return float(np.prod(measured) * conditional[-1] ** missing)
+
+
+def drafting_time_s(drafted: Num, extra_steps: Num, step_s: Num) -> np.ndarray:
+    """T_draft = (D + extra) * t_d: D draft steps plus the expected extra step — for fixed K the
+    draft must ingest its last draft and the bonus token when all K were accepted (extra =
+    P(all accepted)); a confidence-threshold round also pays the step whose token fell below
+    tau (MODEL.md round accounting; llama.cpp common_speculative_gen_draft)."""
+    return (np.asarray(drafted, float) + np.asarray(extra_steps, float)) * np.asarray(step_s)
+
+
+def upload_bytes(
+    drafted: Num, mode: str, token_id_bytes: int, prob_bytes: int, vocab_size: int,
+    top_n: int | None, header_bytes: int,
+) -> np.ndarray:  # fmt: skip
+    """Bytes edge -> server per round. Greedy: D ids. Lossless sampling needs q(x) for rejection
+    sampling (Leviathan 2023 alg. 1): a vocab-sized probability vector per draft token, or top-n
+    (id, prob) pairs when sparsified (SpecEdge-style payload accounting)."""
+    d = np.asarray(drafted, dtype=float)
+    per_token = float(token_id_bytes)
+    if mode == "sampled":
+        if top_n is None:
+            per_token += vocab_size * prob_bytes
+        else:
+            per_token += top_n * (token_id_bytes + prob_bytes)
+    return header_bytes + d * per_token
+
+
+def download_bytes(token_id_bytes: int, header_bytes: int) -> float:
+    """Bytes server -> edge per round: the accepted count and the bonus/correction token id."""
+    return float(header_bytes + 4 + token_id_bytes)
+
+
+def network_time_s(
+    rtt_s: Num, bytes_up: Num, bytes_down: Num, up_bit_s: Num, down_bit_s: Num
+) -> np.ndarray:
+    """T_net = RTT + 8 * bytes_up / bw_up + 8 * bytes_down / bw_down (serialisation delay)."""
+    return (
+        np.asarray(rtt_s, float)
+        + 8.0 * np.asarray(bytes_up, float) / np.asarray(up_bit_s, float)
+        + 8.0 * np.asarray(bytes_down, float) / np.asarray(down_bit_s, float)
+    )
+
+
+def round_time_s(draft_s: Num, net_s: Num, verify_s: Num, overhead_s: Num = 0.0) -> np.ndarray:
+    """Synchronous round: T = T_draft + T_net + T_verify + overhead (SLED/SpecEdge, no overlap)."""
+    return (
+        np.asarray(draft_s, float)
+        + np.asarray(net_s, float)
+        + np.asarray(verify_s, float)
+        + np.asarray(overhead_s, float)
+    )
+
+
+def goodput_tok_s(tokens_per_round: Num, round_s: Num) -> np.ndarray:
+    """Goodput = E[N] / E[T_round], verified tokens per second (renewal-reward ratio of means)."""
+    return np.asarray(tokens_per_round, float) / np.asarray(round_s, float)
+
+
+def server_usd_per_token(
+    price_per_hour_usd: Num, verify_s: Num, batch: Num, tokens_per_round: Num
+) -> np.ndarray:
+    """Server share = price/s * T_verify(D, B) / B / E[N] (SpecEdge: rental price per busy second)."""
+    return (
+        np.asarray(price_per_hour_usd, float)
+        / 3600.0
+        * np.asarray(verify_s, float)
+        / np.asarray(batch, float)
+        / np.asarray(tokens_per_round, float)
+    )
+
+
+def edge_average_power_w(draft_w: Num, idle_w: Num, draft_s: Num, round_s: Num) -> np.ndarray:
+    """Time-weighted edge power over a round: drafting at P_draft, waiting at P_idle."""
+    d = np.asarray(draft_s, float)
+    r = np.asarray(round_s, float)
+    return (np.asarray(draft_w, float) * d + np.asarray(idle_w, float) * (r - d)) / r
+
+
+def edge_usd_per_hour(
+    purchase_usd: Num, lifetime_h: Num, utilisation: Num, average_w: Num, usd_per_kwh: Num
+) -> np.ndarray:
+    """SLED: CAPEX / (lifetime_h * utilisation) + P_avg_kW * electricity price (OPEX), per hour."""
+    capex = np.asarray(purchase_usd, float) / (
+        np.asarray(lifetime_h, float) * np.asarray(utilisation, float)
+    )
+    return capex + np.asarray(average_w, float) / 1000.0 * np.asarray(usd_per_kwh, float)
+
+
+def edge_usd_per_token(usd_per_hour: Num, goodput: Num) -> np.ndarray:
+    """SLED: hourly cost / tokens per hour = hourly / (3600 * goodput)."""
+    return np.asarray(usd_per_hour, float) / (3600.0 * np.asarray(goodput, float))
+
+
+def joules_per_token(
+    draft_w: Num, draft_s: Num, idle_w: Num, wait_s: Num, verify_j: Num, batch: Num,
+    tokens_per_round: Num,
+) -> np.ndarray:  # fmt: skip
+    """E/token = (P_draft * T_draft + P_idle * T_wait + E_verify(D, B) / B) / E[N] (SLED energy
+    accounting; the server's call energy is shared by the B sequences it verifies)."""
+    edge_j = np.asarray(draft_w, float) * np.asarray(draft_s, float) + np.asarray(
+        idle_w, float
+    ) * np.asarray(wait_s, float)
+    server_j = np.asarray(verify_j, float) / np.asarray(batch, float)
+    return (edge_j + server_j) / np.asarray(tokens_per_round, float)
+
+
+def server_busy_s_per_round(verify_s: Num, batch: Num) -> np.ndarray:
+    """Server time one device's round occupies: T_verify(D, B) / B (SLED/SpecEdge sharing)."""
+    return np.asarray(verify_s, float) / np.asarray(batch, float)
+
+
+def devices_supported(round_s: Num, verify_s: Num, batch: Num) -> np.ndarray:
+    """Most devices with utilisation sum_i busy/T_round < 1: floor(T_round * B / T_verify)."""
+    return np.floor(
+        np.asarray(round_s, float) * np.asarray(batch, float) / np.asarray(verify_s, float)
+    )

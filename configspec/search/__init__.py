@@ -1,0 +1,1 @@
+"""Search the joint space per device: exact enumeration (the ground truth) or Optuna."""

@@ -1,0 +1,149 @@
+"""Optuna search for spaces too large to enumerate: NSGA-II for the three-objective front, TPE
+for one objective. Studies live in Optuna storage so many workers can share one study: a
+journal file by default (no database needed), or any Optuna RDB URL (sqlite:///x.db,
+postgresql://...).
+
+A trial suggests (draft, quant, K, tau); a combination the profiles do not cover is snapped to
+the nearest configuration that exists (same draft first, then quant, tau, closest K), and the
+row actually evaluated is recorded on the trial. The study name carries a fingerprint of the
+space, so a changed profile or scenario never mixes with an old study.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from configspec.analytic.evaluate import evaluate
+from configspec.errors import ConfigspecError
+from configspec.search.exact import DeviceResult, Limits, summarise
+from configspec.search.space import Space
+
+DEFAULT_STORAGE = Path("results") / "optuna-journal.log"
+SINGLE_OBJECTIVES = {"goodput": ("maximize", 0), "cost": ("minimize", 1), "energy": ("minimize", 2)}
+
+
+def open_storage(storage: str | Path | None):
+    """An Optuna storage: an RDB URL as given, else a journal file (created with its folder)."""
+    target = str(storage) if storage is not None else str(DEFAULT_STORAGE)
+    if "://" in target:
+        return target
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        return JournalStorage(JournalFileBackend(str(path)))
+    except OSError as exc:
+        raise ConfigspecError(f"cannot open Optuna journal {path}: {exc.strerror}") from exc
+
+
+def _tau_key(tau: float) -> str:
+    return "off" if math.isnan(tau) else f"{tau:g}"
+
+
+def fingerprint(space: Space) -> str:
+    h = hashlib.sha256()
+    for arr in (space.draft, space.quant, space.k_max, space.tau):
+        h.update(repr(list(arr)).encode())
+    for value in vars(space.inputs).values():
+        h.update(np.asarray(value, float).tobytes())
+    h.update(repr(space.terms).encode())
+    return h.hexdigest()[:12]
+
+
+class _Snapper:
+    """(draft, quant, K, tau) -> the row index of the nearest configuration that exists."""
+
+    def __init__(self, space: Space):
+        self.space = space
+        self.taus = np.array([_tau_key(t) for t in space.tau], object)
+        self.exact = {
+            (d, q, int(k), t): i
+            for i, (d, q, k, t) in enumerate(
+                zip(space.draft, space.quant, space.k_max, self.taus, strict=True)
+            )
+        }
+
+    def __call__(self, draft: str, quant: str, k: int, tau: str) -> int:
+        hit = self.exact.get((draft, quant, k, tau))
+        if hit is not None:
+            return hit
+        s = self.space
+        distance = (
+            1000.0 * (s.draft != draft) + 100.0 * (s.quant != quant) + 10.0 * (self.taus != tau)
+            + np.abs(s.k_max - k)
+        )  # fmt: skip
+        return int(np.argmin(distance))
+
+
+def search_device(
+    space: Space, limits: Limits, weights: np.ndarray, trials: int, storage=None,
+    objective: str = "all", seed: int | None = 0, study_prefix: str = "configspec",
+    on_trial: Callable[[], None] | None = None,
+) -> DeviceResult:  # fmt: skip
+    """Run `trials` more trials on the device's study and summarise every row it evaluated."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    snap = _Snapper(space)
+    drafts = sorted(set(space.draft))
+    quants = sorted(set(space.quant))
+    taus = ["off", *sorted({t for t in snap.taus if t != "off"}, key=float)]
+    k_low, k_high = int(space.k_max.min()), int(space.k_max.max())
+
+    def constraint_values(goodput: float, usd: float, joules: float) -> list[float]:
+        # Optuna's convention: a trial is feasible when every value is <= 0.
+        out = []
+        if limits.min_goodput_tok_s is not None:
+            out.append(limits.min_goodput_tok_s - goodput)
+        if limits.max_usd_per_1m_tokens is not None:
+            out.append(usd - limits.max_usd_per_1m_tokens)
+        if limits.max_joules_per_token is not None:
+            out.append(joules - limits.max_joules_per_token)
+        return out
+
+    def run_trial(trial: optuna.Trial):
+        row = snap(
+            trial.suggest_categorical("draft", drafts),
+            trial.suggest_categorical("quant", quants),
+            trial.suggest_int("k", k_low, k_high),
+            trial.suggest_categorical("tau", taus),
+        )
+        m = evaluate(space.inputs.take([row]), space.terms)
+        values = (float(m.goodput_tok_s[0]), float(m.usd_per_1m_tokens[0]),
+                  float(m.joules_per_token[0]))  # fmt: skip
+        trial.set_user_attr("row", row)
+        trial.set_user_attr("constraint", constraint_values(*values))
+        if on_trial:
+            on_trial()
+        if objective == "all":
+            return values
+        return values[SINGLE_OBJECTIVES[objective][1]]
+
+    def constraints(frozen: optuna.trial.FrozenTrial) -> list[float]:
+        return frozen.user_attrs.get("constraint", [])
+
+    has_limits = any(v is not None for v in vars(limits).values())
+    constraints_func = constraints if has_limits else None
+    if objective == "all":
+        sampler = optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints_func)
+        directions = ["maximize", "minimize", "minimize"]
+    elif objective in SINGLE_OBJECTIVES:
+        sampler = optuna.samplers.TPESampler(seed=seed, constraints_func=constraints_func)
+        directions = [SINGLE_OBJECTIVES[objective][0]]
+    else:
+        raise ConfigspecError(f"unknown objective {objective!r}; use all, goodput, cost or energy")
+    study = optuna.create_study(
+        study_name=f"{study_prefix}-{space.device}-{objective}-{fingerprint(space)}",
+        storage=open_storage(storage) if storage != "memory" else None, sampler=sampler,
+        directions=directions, load_if_exists=True,
+    )  # fmt: skip
+    study.optimize(run_trial, n_trials=trials, gc_after_trial=False)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    rows = np.array(sorted({int(t.user_attrs["row"]) for t in done}), int)
+    metrics = evaluate(space.inputs.take(rows), space.terms)
+    return summarise(space, rows, metrics, limits, weights, f"optuna ({len(done)} trials)")
