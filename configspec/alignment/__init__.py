@@ -1,0 +1,1 @@
+"""Draft-target alignment from teacher-forced traces (`configspec align`)."""

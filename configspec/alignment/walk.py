@@ -1,0 +1,281 @@
+"""Walk per-position alignment traces the way a speculative decoder does (pure numpy, no models).
+
+A trace covers the n continuation positions of one prompt; entry t describes the draft's guess for
+continuation token t given the prompt and target tokens 0..t-1 (teacher forcing):
+`matches[t]` (draft argmax == target token), `betas[t]` (sum_v min(p, q) at the temperature),
+`confidence[t]` (the draft's max probability) and `ranks[t]` (target token's rank under the draft).
+
+Rounds (shared/MODEL.md; vLLM spec-decode counters): a round starting at continuation position s
+drafts D tokens for positions s..s+D-1, accepts the run of matches A <= D, and emits A + 1 tokens
+(accepted + the target's bonus/correction token at s+A). The next round starts at s + A + 1.
+
+End of trace (the final round): a decoder that must emit exactly n tokens drafts at most r - 1
+tokens when r = n - s remain, because the target always adds one token itself; so
+`D_s = min(K, n - s - 1)` and a round starting at n - 1 drafts nothing (a plain target step).
+Hence every walk emits exactly n tokens and `tokens == accepted + rounds` always holds, and
+`matches[n-1]` is never consulted. A real decoder (configspec/speculative) must use the same cut
+to match the walk round for round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+RANK_CAP = 8  # ranks are stored 0..7; 8 means "not in the draft's top 8"
+
+
+@dataclass
+class WalkCounts:
+    """Totals of a walk (expected totals for sampled traces); add them across prompts."""
+
+    rounds: float = 0
+    drafted: float = 0
+    accepted: float = 0
+    tokens: float = 0
+
+    def __add__(self, other: WalkCounts) -> WalkCounts:
+        return WalkCounts(
+            self.rounds + other.rounds,
+            self.drafted + other.drafted,
+            self.accepted + other.accepted,
+            self.tokens + other.tokens,
+        )
+
+    @property
+    def tokens_per_round(self) -> float:
+        return self.tokens / self.rounds if self.rounds else 0.0
+
+    @property
+    def drafted_per_round(self) -> float:
+        return self.drafted / self.rounds if self.rounds else 0.0
+
+    @property
+    def accepted_per_round(self) -> float:
+        return self.accepted / self.rounds if self.rounds else 0.0
+
+
+def total(counts: Iterable[WalkCounts]) -> WalkCounts:
+    return sum(counts, WalkCounts())
+
+
+# ---- draft lengths per round start -------------------------------------------------------------
+
+
+def fixed_draft_lengths(n: int, k: int) -> np.ndarray:
+    """D_s for fixed K: min(K, n - s - 1) (the end-of-trace cut in the module docstring)."""
+    if k < 0:
+        raise ValueError(f"K must be >= 0, got {k}")
+    return np.minimum(k, n - 1 - np.arange(n)).astype(np.int64)
+
+
+def threshold_draft_lengths(confidence: np.ndarray, k_max: int, tau: float) -> np.ndarray:
+    """D_s for confidence-threshold drafting (SLED dynamic drafting; llama.cpp `p_min`).
+
+    The draft stops BEFORE a token whose confidence is below tau, or after k_max tokens, so a round
+    may draft zero tokens (llama.cpp drops low-confidence drafts the same way); the end-of-trace cut
+    applies too. Caveat: confidence[s+j] for j past a mismatch is conditioned on the target's token,
+    not the draft's own, so the drafted count beyond a mismatch is approximate (never the accepted
+    count, which stops at the first mismatch anyway).
+    """
+    conf = np.asarray(confidence, dtype=np.float64)
+    n = len(conf)
+    # run[s] = number of consecutive positions from s with confidence >= tau
+    run = _run_lengths(conf >= tau)
+    return np.minimum(np.minimum(run, k_max), n - 1 - np.arange(n)).astype(np.int64)
+
+
+def _run_lengths(ones: np.ndarray) -> np.ndarray:
+    """run[..., s] = length of the run of True starting at s (along the last axis)."""
+    ones = np.asarray(ones, dtype=bool)
+    run = np.zeros(ones.shape[:-1] + (ones.shape[-1] + 1,), dtype=np.int64)
+    for t in range(ones.shape[-1] - 1, -1, -1):
+        run[..., t] = np.where(ones[..., t], run[..., t + 1] + 1, 0)
+    return run[..., :-1]
+
+
+# ---- greedy: exact walks -----------------------------------------------------------------------
+
+
+def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
+    """Walk one greedy trace given the number of tokens drafted at each possible round start."""
+    m = np.asarray(matches, dtype=bool)
+    n = len(m)
+    run = _run_lengths(m)
+    counts = WalkCounts(0, 0, 0, 0)
+    s = 0
+    while s < n:
+        d = int(lengths[s])
+        a = min(int(run[s]), d)
+        counts.rounds += 1
+        counts.drafted += d
+        counts.accepted += a
+        counts.tokens += a + 1
+        s += a + 1
+    return counts
+
+
+def greedy_walk(matches: np.ndarray, k: int) -> WalkCounts:
+    """Rounds of a greedy speculative decoder with fixed K over one trace (exact, see docstring).
+
+    Example: matches 1101 1, K=2 -> rounds at s=0 (accept 2, emit 3), s=3 (D=1, accept 1, emit 2):
+    2 rounds, 3 drafted, 3 accepted, 5 tokens.
+    """
+    return walk_with_lengths(matches, fixed_draft_lengths(len(matches), k))
+
+
+def threshold_walk(
+    matches: np.ndarray, confidence: np.ndarray, k_max: int, tau: float
+) -> WalkCounts:
+    """Greedy walk with confidence-threshold drafting (see threshold_draft_lengths)."""
+    return walk_with_lengths(matches, threshold_draft_lengths(confidence, k_max, tau))
+
+
+# ---- sampling: expectations from betas ---------------------------------------------------------
+
+
+def _prefix_products(betas: np.ndarray, k: int) -> np.ndarray:
+    """P[s, j] = prod_{i<j} beta_{s+i} for j = 0..k (beta past the end treated as 0)."""
+    b = np.asarray(betas, dtype=np.float64)
+    n = len(b)
+    padded = np.concatenate([b, np.zeros(k)])
+    prods = np.ones((n, k + 1))
+    for j in range(1, k + 1):
+        prods[:, j] = prods[:, j - 1] * padded[np.arange(n) + j - 1]
+    return prods
+
+
+def expected_tokens_by_start(betas: np.ndarray, k: int) -> np.ndarray:
+    """E[N_s](K) = 1 + sum_{k=1..D_s} prod_{j<k} beta_{s+j} per start s (MODEL.md; Leviathan
+    et al. 2023 without the i.i.d. assumption), with D_s = min(K, n - s - 1) as in the walk."""
+    n = len(betas)
+    lengths = fixed_draft_lengths(n, k)
+    prods = _prefix_products(betas, k)
+    mask = np.arange(k + 1)[None, :] <= lengths[:, None]
+    return (prods * mask).sum(axis=1)  # j = 0 term is the 1
+
+
+def expected_tokens_per_round(betas: np.ndarray, k: int) -> float:
+    """E[N_s](K) averaged uniformly over start positions s (MODEL.md). See expected_walk for the
+    per-round ratio a decoder measures (start positions weighted as the decoder visits them)."""
+    if len(betas) == 0:
+        return 0.0
+    return float(expected_tokens_by_start(betas, k).mean())
+
+
+def expected_walk(betas: np.ndarray, lengths: np.ndarray) -> WalkCounts:
+    """Expected totals of the stochastic walk in which draft token t is accepted with probability
+    beta_t, given D_s drafts per start (exact dynamic programme over the finite trace).
+
+    tokens is always n; tokens / rounds is then the ratio of expectations, which is what a decoder
+    measures as total tokens / total rounds over many prompts.
+    """
+    b = np.asarray(betas, dtype=np.float64)
+    n = len(b)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    k = int(lengths.max()) if n else 0
+    prods = _prefix_products(b, k)
+    rounds = np.zeros(n + 1)
+    drafted = np.zeros(n + 1)
+    accepted = np.zeros(n + 1)
+    for s in range(n - 1, -1, -1):
+        d = int(lengths[s])
+        a = np.arange(d + 1)
+        # P(A = a) = prod_{j<a} beta * (1 - beta_{s+a}) for a < D; prod_{j<D} beta for a = D
+        p_a = prods[s, : d + 1].copy()
+        if d:
+            p_a[:d] *= 1.0 - b[s : s + d]
+        nxt = s + a + 1
+        rounds[s] = 1.0 + p_a @ rounds[nxt]
+        drafted[s] = d + p_a @ drafted[nxt]
+        accepted[s] = p_a @ a + p_a @ accepted[nxt]
+    return WalkCounts(float(rounds[0]), float(drafted[0]), float(accepted[0]), float(n))
+
+
+@dataclass
+class MonteCarloEstimate:
+    """Tokens per round over repeated simulated passes; `samples` holds one ratio per pass."""
+
+    mean: float
+    ci95: tuple[float, float]  # 2.5 / 97.5 percentiles of one pass over all prompts
+    samples: np.ndarray
+
+
+def monte_carlo_tokens_per_round(
+    betas_per_prompt: list[np.ndarray],
+    lengths_per_prompt: list[np.ndarray],
+    n_passes: int = 400,
+    seed: int = 0,
+) -> MonteCarloEstimate:
+    """Simulate `n_passes` decoder passes over all prompts: draft token t is accepted with
+    probability beta_t. Each position is judged at most once per pass (rejected positions are not
+    re-judged and the next round starts after them), so drawing one Bernoulli per position up
+    front and walking the resulting match traces is exact in distribution.
+
+    The interval is the spread of total tokens / total rounds of ONE pass over the prompts (what a
+    single real decoder run would measure if the teacher-forced betas were exact)."""
+    rng = np.random.default_rng(seed)
+    tokens = np.zeros(n_passes)
+    rounds = np.zeros(n_passes)
+    for betas, lengths in zip(betas_per_prompt, lengths_per_prompt, strict=True):
+        b = np.asarray(betas, dtype=np.float64)
+        n = len(b)
+        if n == 0:
+            continue
+        run = _run_lengths(rng.random((n_passes, n)) < b[None, :])
+        pos = np.zeros(n_passes, dtype=np.int64)
+        rows = np.arange(n_passes)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        while True:
+            live = pos < n
+            if not live.any():
+                break
+            s = pos[live]
+            a = np.minimum(run[rows[live], s], lengths[s])
+            rounds[live] += 1
+            pos[live] = s + a + 1
+        tokens += n
+    ratios = tokens / np.maximum(rounds, 1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return MonteCarloEstimate(float(ratios.mean()), (float(low), float(high)), ratios)
+
+
+# ---- closed forms and coverage -----------------------------------------------------------------
+
+
+def iid_tokens_per_round(a: float, k: int) -> float:
+    """(1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
+    if not 0.0 <= a <= 1.0:
+        raise ValueError(f"acceptance rate must lie in [0, 1], got {a}")
+    if a >= 1.0:
+        return float(k + 1)
+    return (1.0 - a ** (k + 1)) / (1.0 - a)
+
+
+def topk_coverage(ranks: np.ndarray, k: int) -> float:
+    """P(target token within the draft's top-k): what a width-k tree can accept at one position.
+    Ranks are 0-based; RANK_CAP (8) means "not in top 8", so k is at most 8."""
+    if not 1 <= k <= RANK_CAP:
+        raise ValueError(f"top-k coverage needs 1 <= k <= {RANK_CAP}, got {k}")
+    r = np.asarray(ranks)
+    return float((r < k).mean()) if r.size else 0.0
+
+
+def acceptance_by_position(values_per_prompt: list[np.ndarray], k_max: int) -> list[float]:
+    """P(the k-th draft token is accepted | the first k-1 were), k = 1..k_max, averaged over all
+    start positions with a full window (values: matches as 0/1 for greedy, betas for sampled)."""
+    num = np.zeros(k_max)
+    den = np.zeros(k_max)
+    for values in values_per_prompt:
+        v = np.asarray(values, dtype=np.float64)
+        n = len(v)
+        prods = _prefix_products(v, k_max)  # prods[s, j] = prod_{i<j} v_{s+i}
+        for k in range(1, k_max + 1):
+            starts = n - k + 1  # windows s..s+k-1 inside the trace
+            if starts <= 0:
+                continue
+            num[k - 1] += prods[:starts, k].sum()
+            den[k - 1] += prods[:starts, k - 1].sum()
+    return [float(x / y) if y > 0 else 0.0 for x, y in zip(num, den, strict=True)]
