@@ -47,14 +47,13 @@ def upload_bytes(
 ) -> np.ndarray:  # fmt: skip
     """Bytes edge -> server per round. Greedy: D ids. Lossless sampling needs q(x) for rejection
     sampling (Leviathan 2023 alg. 1): a vocab-sized probability vector per draft token, or top-n
-    (id, prob) pairs when sparsified (SpecEdge-style payload accounting)."""
+    (id, prob) pairs when sparsified, whichever is smaller (SpecEdge-style payload accounting)."""
     d = np.asarray(drafted, dtype=float)
     per_token = float(token_id_bytes)
     if mode == "sampled":
-        if top_n is None:
-            per_token += vocab_size * prob_bytes
-        else:
-            per_token += top_n * (token_id_bytes + prob_bytes)
+        dense = vocab_size * prob_bytes
+        # sparse pairs carry their ids, so past n ~ vocab * p / (id + p) the dense vector is smaller
+        per_token += dense if top_n is None else min(dense, top_n * (token_id_bytes + prob_bytes))
     return header_bytes + d * per_token
 
 

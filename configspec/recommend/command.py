@@ -73,7 +73,8 @@ def _search(spaces, limits: Limits, weights: np.ndarray, options: RecommendOptio
     results = []
     for space in spaces:
         trials = options.trials or min(len(space), max(50, math.ceil(0.1 * len(space))))
-        with step_progress(f"optuna on {space.device}", trials) as (advance, _):
+        with step_progress(f"optuna on {space.device}", trials) as bar:
+            advance = bar[0]  # the first element advances the bar
             results.append(search_device(space, limits, weights, trials, options.storage,
                                          options.objective, options.seed, on_trial=advance))  # fmt: skip
     return results

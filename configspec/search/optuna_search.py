@@ -95,45 +95,49 @@ def search_device(
     taus = ["off", *sorted({t for t in snap.taus if t != "off"}, key=float)]
     k_low, k_high = int(space.k_max.min()), int(space.k_max.max())
 
-    def constraint_values(goodput: float, usd: float, joules: float) -> list[float]:
+    # Policies: (K int, tau categorical) when every K has every tau (a full grid keeps K's order
+    # for the sampler); otherwise one categorical over the policies that exist, so no trial is
+    # wasted on a combination the alignment profile lacks (thresholds exist only at K_max).
+    policies = sorted({(int(k), t) for k, t in zip(space.k_max, snap.taus, strict=True)},
+                      key=lambda p: (p[1] != "off", p[1], p[0]))  # fmt: skip
+    ks = sorted({p[0] for p in policies})
+    full_grid = len(policies) == len(ks) * len(taus)
+    policy_labels = [f"K={k} tau={t}" for k, t in policies]
+
+    def suggest_policy(trial: optuna.Trial) -> tuple[int, str]:
+        if full_grid:
+            return trial.suggest_int("k", k_low, k_high), trial.suggest_categorical("tau", taus)
+        return policies[policy_labels.index(trial.suggest_categorical("policy", policy_labels))]
+
+    def set_constraints(trial: optuna.Trial, goodput: float, usd: float, joules: float) -> None:
         # Optuna's convention: a trial is feasible when every value is <= 0.
-        out = []
         if limits.min_goodput_tok_s is not None:
-            out.append(limits.min_goodput_tok_s - goodput)
+            trial.set_constraint("min_goodput", limits.min_goodput_tok_s - goodput)
         if limits.max_usd_per_1m_tokens is not None:
-            out.append(usd - limits.max_usd_per_1m_tokens)
+            trial.set_constraint("max_cost", usd - limits.max_usd_per_1m_tokens)
         if limits.max_joules_per_token is not None:
-            out.append(joules - limits.max_joules_per_token)
-        return out
+            trial.set_constraint("max_joules", joules - limits.max_joules_per_token)
 
     def run_trial(trial: optuna.Trial):
-        row = snap(
-            trial.suggest_categorical("draft", drafts),
-            trial.suggest_categorical("quant", quants),
-            trial.suggest_int("k", k_low, k_high),
-            trial.suggest_categorical("tau", taus),
-        )
+        draft = trial.suggest_categorical("draft", drafts)
+        quant = trial.suggest_categorical("quant", quants)
+        row = snap(draft, quant, *suggest_policy(trial))
         m = evaluate(space.inputs.take([row]), space.terms)
         values = (float(m.goodput_tok_s[0]), float(m.usd_per_1m_tokens[0]),
                   float(m.joules_per_token[0]))  # fmt: skip
         trial.set_user_attr("row", row)
-        trial.set_user_attr("constraint", constraint_values(*values))
+        set_constraints(trial, *values)
         if on_trial:
             on_trial()
         if objective == "all":
             return values
         return values[SINGLE_OBJECTIVES[objective][1]]
 
-    def constraints(frozen: optuna.trial.FrozenTrial) -> list[float]:
-        return frozen.user_attrs.get("constraint", [])
-
-    has_limits = any(v is not None for v in vars(limits).values())
-    constraints_func = constraints if has_limits else None
     if objective == "all":
-        sampler = optuna.samplers.NSGAIISampler(seed=seed, constraints_func=constraints_func)
+        sampler = optuna.samplers.NSGAIISampler(seed=seed)
         directions = ["maximize", "minimize", "minimize"]
     elif objective in SINGLE_OBJECTIVES:
-        sampler = optuna.samplers.TPESampler(seed=seed, constraints_func=constraints_func)
+        sampler = optuna.samplers.TPESampler(seed=seed)
         directions = [SINGLE_OBJECTIVES[objective][0]]
     else:
         raise ConfigspecError(f"unknown objective {objective!r}; use all, goodput, cost or energy")

@@ -1,0 +1,121 @@
+"""`configspec recommend` end to end on hand-built profiles (fixtures, not measurements)."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from configspec.profiles.io import save_profile
+from configspec.recommend.settings import llama_cpp_flags, vllm_notes, vllm_speculative_config
+from tests.analytic.builders import (
+    alignment_profile,
+    draft_cell,
+    drafting_profile,
+    iid_cell,
+    verification_profile,
+)
+
+
+def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "configspec", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """Two drafts x two quants on one device, aligned greedily, a linear-latency server."""
+    cells = [draft_cell("small", "Q4_K_M", {16: 0.010, 512: 0.012}, 6.0),
+             draft_cell("small", "Q2_K", {16: 0.008, 512: 0.010}, 5.0),
+             draft_cell("big", "Q4_K_M", {16: 0.030, 512: 0.034}, 12.0)]  # fmt: skip
+    aligned = [iid_cell("small", "Q4_K_M", 0.7, taus=(0.3, 0.6)),
+               iid_cell("small", "Q2_K", 0.55, taus=(0.3, 0.6)),
+               iid_cell("big", "Q4_K_M", 0.9, taus=(0.3, 0.6))]  # fmt: skip
+    out = tmp_path / "results"
+    save_profile(drafting_profile(cells, "edge-a"), out / "edge-a" / "drafting-1.json")
+    save_profile(alignment_profile(aligned), out / "alignment-1.json")
+    save_profile(verification_profile(base_s=0.03, per_token_s=0.002, k_max=8),
+                 out / "verification-1.json")  # fmt: skip
+    return out
+
+
+def test_recommend_writes_yaml_and_json_with_ready_settings(results, tmp_path):
+    done = run_cli("recommend", "--results", str(results), "--llama-cpp-flags", "old",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "best goodput" in done.stderr and "Pareto front" in done.stderr
+    report = yaml.safe_load((results / "recommendations.yaml").read_text())
+    assert report == json.loads((results / "recommendations.json").read_text())
+    device = report["devices"][0]
+    assert device["device"] == "edge-a" and device["space_size"] == 3 * (8 + 2)
+    assert set(device["picks"]) == {"goodput", "cost", "energy", "balanced"}
+    pick = device["picks"]["goodput"]
+    assert pick["llama_cpp"]["flags"][:2] == ["--model-draft", f"/models/{pick['draft']}-"
+                                             f"{pick['quant']}.gguf"]  # fmt: skip
+    assert pick["vllm"]["speculative_config"]["num_speculative_tokens"] == pick["policy"]["k_max"]
+    assert pick["vs_target_autoregressive"]["speedup"] == pytest.approx(
+        pick["predicted"]["goodput_tok_s"] / device["baselines"][0]["goodput_tok_s"]
+    )
+    assert pick["predicted"]["energy_source"].startswith("estimated")
+    assert 1 <= device["pareto_front_size"] <= device["feasible"] == device["space_size"]
+
+
+def test_impossible_constraint_is_one_line_exit_2(results, tmp_path):
+    done = run_cli("recommend", "--results", str(results), "--max-joules-per-token", "1e-6",
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--max-joules-per-token" in lines[0] and "relax" in lines[0]
+    assert not (results / "recommendations.yaml").exists()  # never an empty table or file
+
+
+def test_missing_profiles_are_named_in_one_line(tmp_path):
+    (tmp_path / "results").mkdir()
+    done = run_cli("recommend", "--results", str(tmp_path / "results"), cwd=tmp_path)
+    assert done.returncode == 2
+    message = done.stderr.strip()
+    assert "\n" not in message
+    for kind in ("drafting", "alignment", "verification"):
+        assert f"{kind} profile" in message
+
+
+def test_optuna_method_through_the_cli(results, tmp_path):
+    journal = tmp_path / "study.log"
+    done = run_cli("recommend", "--results", str(results), "--method", "optuna", "--trials", "40",
+                   "--storage", str(journal), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert journal.is_file()
+    report = json.loads((results / "recommendations.json").read_text())
+    assert report["devices"][0]["method"] == "optuna (40 trials)"
+
+
+def test_bad_scenario_is_one_line_exit_2(results, tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("server: {batch: 4}\n")
+    done = run_cli("recommend", "--results", str(results), "--scenario", str(scenario),
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 2 and "no batch 4" in done.stderr
+
+
+def test_llama_cpp_flag_spellings():
+    new = llama_cpp_flags("/m/d.gguf", 4, math.nan, "new")
+    assert new == ["--spec-type", "draft-simple", "--spec-draft-model", "/m/d.gguf",
+                   "--spec-draft-n-max", "4", "--spec-draft-n-min", "0",
+                   "--spec-draft-p-min", "0"]  # fmt: skip
+    old = llama_cpp_flags("/m/d.gguf", 16, 0.6, "old")
+    assert old == ["--model-draft", "/m/d.gguf", "--draft-max", "16", "--draft-min", "0",
+                   "--draft-p-min", "0.6"]  # fmt: skip
+
+
+def test_vllm_config_and_its_caveats():
+    assert vllm_speculative_config("/m/d", 5, math.nan) == {
+        "method": "draft_model", "model": "/m/d", "num_speculative_tokens": 5}  # fmt: skip
+    notes = vllm_notes("/m/d.gguf", 0.5)
+    assert any("confidence threshold" in n for n in notes) and any("GGUF" in n for n in notes)
