@@ -11,6 +11,12 @@ def open_runner(backend: str, path, threads: int, n_ctx: int = 2048, **kwargs) -
         from configspec.runners.llama_cpp import LlamaCppRunner
 
         return LlamaCppRunner(path, threads=threads, n_ctx=n_ctx, **kwargs)
+    if backend == "transformers":
+        from configspec.runners.transformers import TransformersRunner
+
+        return TransformersRunner(path, threads=threads, n_ctx=n_ctx, **kwargs)
     from configspec.errors import ConfigspecError
 
-    raise ConfigspecError(f"backend {backend!r} has no runner yet (available: llama_cpp)")
+    raise ConfigspecError(
+        f"backend {backend!r} has no runner yet (available: llama_cpp, transformers)"
+    )

@@ -34,6 +34,24 @@ class Runner(ABC):
         """Clear the KV cache completely."""
         self.rollback(0)
 
+    # Batched verification (optional): several sequences of equal length, one forward call.
+    #: how many sequences one forward_batch call can hold (1: the backend does not batch)
+    max_sequences: int = 1
+
+    def share_prefix(self, n_sequences: int) -> None:
+        """Copy sequence 0's cache into sequences 1..n-1, so n sequences stand at n_past.
+
+        rollback() and reset() then apply to every sequence; forward() works on sequence 0 alone
+        and first drops the others."""
+        if n_sequences != 1:
+            raise NotImplementedError(f"{self.backend} runner does not batch sequences")
+
+    def forward_batch(self, token_lists: list[list[int]], all_logits: bool = False) -> list:
+        """Append token_lists[i] to sequence i in ONE call; per sequence, logits as in forward()."""
+        if len(token_lists) != 1:
+            raise NotImplementedError(f"{self.backend} runner does not batch sequences")
+        return [self.forward(token_lists[0], all_logits)]
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model's memory."""
 

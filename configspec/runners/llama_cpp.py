@@ -19,8 +19,9 @@ class LlamaCppRunner(Runner):
     backend = "llama_cpp"
 
     def __init__(
-        self, path: Path, threads: int, n_ctx: int = 2048, n_batch: int = 512, seed: int = 0
-    ):
+        self, path: Path, threads: int, n_ctx: int = 2048, n_batch: int = 512, seed: int = 0,
+        n_seq_max: int = 1,
+    ):  # fmt: skip
         import llama_cpp
 
         path = Path(path)
@@ -43,6 +44,29 @@ class LlamaCppRunner(Runner):
         self.n_batch = n_batch
         self.n_vocab = self.llm.n_vocab()
         self.n_past = 0
+        self.n_sequences = 1  # sequences in use, all at n_past (see share_prefix)
+        self.max_sequences = n_seq_max
+        if n_seq_max > 1:
+            self._open_sequences(n_seq_max)
+
+    def _open_sequences(self, n_seq_max: int) -> None:
+        """Swap in a context with one KV stream per sequence (n_ctx each), as llama-server's
+        parallel slots run; llama-cpp-python's Llama has no n_seq_max option."""
+        from llama_cpp import _internals
+
+        if n_seq_max > self._llama_cpp.llama_max_parallel_sequences():
+            raise ConfigspecError(
+                f"llama.cpp batches at most {self._llama_cpp.llama_max_parallel_sequences()} "
+                f"sequences, not {n_seq_max}"
+            )
+        params = self.llm.context_params
+        params.n_seq_max = n_seq_max
+        params.n_ctx = self.n_ctx * n_seq_max  # split evenly: n_ctx per sequence
+        params.kv_unified = False
+        with native_output_silenced():
+            ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
+        self.llm._ctx.close()
+        self.llm._ctx = ctx
 
     @property
     def ctx(self):
@@ -62,6 +86,11 @@ class LlamaCppRunner(Runner):
             raise ConfigspecError(
                 f"context of {self.n_ctx} tokens exceeded ({self.n_past} + {len(tokens)})"
             )
+        if self.n_sequences > 1:  # forward() works on sequence 0 alone
+            mem = self._llama_cpp.llama_get_memory(self.ctx)
+            for seq in range(1, self.n_sequences):
+                self._llama_cpp.llama_memory_seq_rm(mem, seq, -1, -1)
+            self.n_sequences = 1
         ctx, batch = self.llm._ctx, self.llm._batch
         rows = []
         for start in range(0, len(tokens), self.n_batch):
@@ -75,14 +104,68 @@ class LlamaCppRunner(Runner):
                 rows.append(logits.copy())
         return np.concatenate(rows) if all_logits else rows[-1][0]
 
+    def share_prefix(self, n_sequences: int) -> None:
+        if not 1 <= n_sequences <= self.max_sequences:
+            raise ValueError(
+                f"{n_sequences} sequences asked, the context was opened with {self.max_sequences}"
+            )
+        mem = self._llama_cpp.llama_get_memory(self.ctx)
+        for seq in range(1, max(n_sequences, self.n_sequences)):
+            self._llama_cpp.llama_memory_seq_rm(mem, seq, -1, -1)
+            if seq < n_sequences:
+                self._llama_cpp.llama_memory_seq_cp(mem, 0, seq, -1, -1)
+        self.n_sequences = n_sequences
+
+    def forward_batch(self, token_lists: list[list[int]], all_logits: bool = False) -> list:
+        """Several sequences in one llama_batch (one seq_id each), one llama_decode per n_batch."""
+        if len(token_lists) != self.n_sequences:
+            raise ValueError(
+                f"{len(token_lists)} token lists for {self.n_sequences} sequences: "
+                "call share_prefix() first"
+            )
+        if len(token_lists) == 1:
+            return [self.forward(token_lists[0], all_logits)]
+        length = len(token_lists[0])
+        if length == 0 or any(len(t) != length for t in token_lists):
+            raise ValueError("forward_batch() needs non-empty token lists of equal length")
+        if self.n_past + length > self.n_ctx:
+            raise ConfigspecError(
+                f"context of {self.n_ctx} tokens exceeded ({self.n_past} + {length})"
+            )
+        entries = [(s, i, t) for s, toks in enumerate(token_lists) for i, t in enumerate(toks)]
+        rows: list[list[np.ndarray]] = [[] for _ in token_lists]
+        b = self.llm._batch.batch
+        for start in range(0, len(entries), self.n_batch):
+            chunk = entries[start : start + self.n_batch]
+            b.n_tokens = len(chunk)
+            owners = []
+            for j, (seq, i, token) in enumerate(chunk):
+                b.token[j], b.pos[j], b.n_seq_id[j] = token, self.n_past + i, 1
+                b.seq_id[j][0] = seq
+                b.logits[j] = all_logits or i == length - 1
+                if b.logits[j]:
+                    owners.append(seq)
+            self.llm._ctx.decode(self.llm._batch)
+            if owners:  # one copy of the output block, then rows by owner
+                block = np.ctypeslib.as_array(
+                    self.llm._ctx.get_logits(), shape=(len(owners), self.n_vocab)
+                ).copy()
+                for row, seq in zip(block, owners, strict=True):
+                    rows[seq].append(row)
+        self.n_past += length
+        return [np.stack(r) if all_logits else r[-1] for r in rows]
+
     def rollback(self, n_past: int) -> None:
-        self.llm._ctx.kv_cache_seq_rm(-1, n_past, -1)
+        # seq -1: every sequence (the high-level kv_cache_seq_rm maps -1 to sequence 0)
+        mem = self._llama_cpp.llama_get_memory(self.ctx)
+        self._llama_cpp.llama_memory_seq_rm(mem, -1, n_past, -1)
         self.n_past = n_past
 
     def reset(self) -> None:
         mem = self._llama_cpp.llama_get_memory(self.ctx)
         self._llama_cpp.llama_memory_clear(mem, True)
         self.n_past = 0
+        self.n_sequences = 1
 
     def close(self) -> None:
         llm = getattr(self, "llm", None)
