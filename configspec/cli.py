@@ -142,6 +142,18 @@ def recommend(
 
 
 @app.command()
+def report(
+    results: Path = typer.Option(Path("results"), help="Folder with profiles and recommendations."),
+    name: str = typer.Option("latest", help="Report name: writes reports/<name>/index.html."),
+    png: bool = typer.Option(False, "--png", help="Also export each figure as PNG (kaleido)."),
+) -> None:
+    """Write one self-contained HTML report (plots, recommendations, provenance)."""
+    from configspec.report.build import write_report
+
+    write_report(results, name, png)
+
+
+@app.command()
 def run(
     models: Path = ModelsOpt,
     device: str = typer.Option(None, help="Device name (default: hostname)."),

@@ -23,3 +23,9 @@ def run_pipeline(models: Path, device: str | None, threads: int) -> None:
 
     console.rule("recommend")
     recommend(RecommendOptions())
+    # The very end: the HTML report over everything above, and where to open it.
+    from configspec.report.build import write_report
+
+    console.rule("report")
+    report = write_report(Path("results"), "latest")
+    console.print(f"open the report: {report.resolve()}")

@@ -1,0 +1,114 @@
+"""Open a report in Debian's headless Chromium (selenium + chromedriver) and read what rendered.
+
+Shared by the end-to-end test and benchmarks/report_size_and_load.py. Chromium runs with a new
+empty profile and no network features; selenium is pointed at the system chromedriver and told
+to stay offline, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+WINDOW = (1366, 900)  # a common laptop screen
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # WebGL (plotly's 3-D view) without a GPU: Chromium's software rasterizer, which recent
+    # versions only enable when asked.
+    "--enable-unsafe-swiftshader",
+]  # fmt: skip
+
+# Per figure: its div id, traces, points drawn, whether an <svg> exists; all after rendering.
+PLOTS_JS = """
+return Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (d) {
+  var points = 0;
+  (d.data || []).forEach(function (t) {
+    var xs = t.x || t.y || [];
+    points += xs.length || 0;
+  });
+  return {id: d.id, traces: (d.data || []).length, points: points,
+          svg: !!d.querySelector('svg.main-svg'), gl: !!d.querySelector('canvas')};
+});
+"""
+
+
+@dataclass
+class PageReading:
+    console_errors: list[str]
+    plots: list[dict]
+    figure_divs: int  # every .plotly-graph-div on the page, drawn or not
+    recommendations_rows: int | None  # None when the table is absent
+    rendered_ms: float | None  # navigation start -> every figure drawn (the page's own marker)
+    wall_s: float  # driver.get() -> all figures drawn, seen from outside
+    screenshot: Path | None
+
+
+def have_chromium() -> bool:
+    return os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)
+
+
+def _driver(user_data_dir: str):
+    os.environ.setdefault("SE_OFFLINE", "true")  # selenium-manager must not fetch anything
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in CHROMIUM_FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={user_data_dir}")
+    options.add_argument(f"--window-size={WINDOW[0]},{WINDOW[1]}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+
+
+def open_report(path: Path, screenshot: Path | None = None, timeout_s: float = 30.0) -> PageReading:
+    profile_dir = tempfile.mkdtemp(prefix="configspec-chromium-")
+    driver = _driver(profile_dir)
+    try:
+        start = time.perf_counter()
+        driver.get(Path(path).resolve().as_uri())
+        rendered_ms = None
+        while time.perf_counter() - start < timeout_s:
+            rendered_ms = driver.execute_script("return window.configspecRenderedMs || null;")
+            if rendered_ms is not None:
+                break
+            time.sleep(0.02)
+        wall_s = time.perf_counter() - start
+        plots = driver.execute_script(PLOTS_JS)
+        divs = driver.execute_script(
+            "return document.querySelectorAll('.plotly-graph-div').length;"
+        )
+        rows = driver.execute_script(
+            "var t = document.getElementById('recommendations-table');"
+            "return t ? t.querySelectorAll('tbody tr').length : null;"
+        )
+        errors = [
+            entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
+        ]
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            # The whole page: widen the window to the document's height for one tall capture.
+            height = driver.execute_script("return document.documentElement.scrollHeight;")
+            driver.set_window_size(WINDOW[0], min(int(height) + 100, 16000))
+            time.sleep(0.3)
+            driver.save_screenshot(str(screenshot))
+        return PageReading(errors, plots, int(divs), rows, rendered_ms, wall_s, screenshot)
+    finally:
+        driver.quit()
+        shutil.rmtree(profile_dir, ignore_errors=True)
+
+
+def pixel_std(png: Path) -> float:
+    """Standard deviation of grey levels: ~0 for a blank (single-colour) screenshot."""
+    from PIL import Image, ImageStat
+
+    with Image.open(png) as image:
+        return float(ImageStat.Stat(image.convert("L")).stddev[0])
