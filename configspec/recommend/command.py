@@ -43,6 +43,7 @@ class RecommendOptions:
     max_cost: float | None = None
     method: str = "exact"
     objective: str = "all"
+    sampler: str = "nsga2"
     trials: int | None = None
     storage: str | None = None
     seed: int | None = 0
@@ -76,7 +77,8 @@ def _search(spaces, limits: Limits, weights: np.ndarray, options: RecommendOptio
         with step_progress(f"optuna on {space.device}", trials) as bar:
             advance = bar[0]  # the first element advances the bar
             results.append(search_device(space, limits, weights, trials, options.storage,
-                                         options.objective, options.seed, on_trial=advance))  # fmt: skip
+                                         options.objective, options.seed, on_trial=advance,
+                                         sampler_name=options.sampler))  # fmt: skip
     return results
 
 

@@ -85,7 +85,8 @@ class _Snapper:
 def search_device(
     space: Space, limits: Limits, weights: np.ndarray, trials: int, storage=None,
     objective: str = "all", seed: int | None = 0, study_prefix: str = "configspec",
-    on_trial: Callable[[], None] | None = None,
+    on_trial: Callable[[], None] | None = None, sampler_name: str = "nsga2",
+    population_size: int = 50,
 ) -> DeviceResult:  # fmt: skip
     """Run `trials` more trials on the device's study and summarise every row it evaluated."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -133,8 +134,11 @@ def search_device(
             return values
         return values[SINGLE_OBJECTIVES[objective][1]]
 
-    if objective == "all":
-        sampler = optuna.samplers.NSGAIISampler(seed=seed)
+    if objective == "all" and sampler_name == "tpe":  # multi-objective TPE (MOTPE)
+        sampler = optuna.samplers.TPESampler(seed=seed, multivariate=True)
+        directions = ["maximize", "minimize", "minimize"]
+    elif objective == "all":
+        sampler = optuna.samplers.NSGAIISampler(seed=seed, population_size=population_size)
         directions = ["maximize", "minimize", "minimize"]
     elif objective in SINGLE_OBJECTIVES:
         sampler = optuna.samplers.TPESampler(seed=seed)

@@ -6,22 +6,18 @@ import numpy as np
 
 
 def pareto_mask(objectives: np.ndarray) -> np.ndarray:
-    """True for rows no other row dominates (<= in every objective, < in one). Duplicates of a
-    non-dominated point are all kept."""
+    """True for rows no other row dominates (<= in every objective, < in one); duplicates of a
+    non-dominated point are all kept. Rows are visited in lexicographic order, so a dominator
+    always comes first, and each row is compared with the front found so far only (a dominated
+    dominator implies a front dominator): O(n x front size)."""
     f = np.asarray(objectives, float)
-    n = len(f)
-    keep = np.ones(n, bool)
-    for i in range(n):
-        if not keep[i]:
-            continue
-        # rows that i dominates are dropped; i is dropped if any row dominates it
-        le = np.all(f <= f[i], axis=1)
-        lt = np.any(f < f[i], axis=1)
-        if np.any(le & lt):
-            keep[i] = False
-            continue
-        dominated_by_i = np.all(f[i] <= f, axis=1) & np.any(f[i] < f, axis=1)
-        keep &= ~dominated_by_i
+    keep = np.zeros(len(f), bool)
+    front = np.empty((0, f.shape[1]))
+    for i in np.lexsort(f.T[::-1]):
+        dominated = np.any(np.all(front <= f[i], axis=1) & np.any(front < f[i], axis=1))
+        if not dominated:
+            keep[i] = True
+            front = np.vstack([front, f[i]])
     return keep
 
 

@@ -134,3 +134,14 @@ def test_a_nan_tau_row_is_a_fixed_k_policy():
     labels = [space.policy(i) for i in range(len(space))]
     assert labels[:3] == ["K=1", "K=2", "K=3"] and "tau=0.2" in labels[3]
     assert math.isnan(space.tau[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(*[st.integers(0, 4)] * 3), min_size=1, max_size=40))
+def test_pareto_mask_with_ties_equals_brute_force(rows):
+    f = np.array(rows, float)
+    expected = [
+        not any(np.all(f[j] <= f[i]) and np.any(f[j] < f[i]) for j in range(len(f)))
+        for i in range(len(f))
+    ]
+    assert pareto_mask(f).tolist() == expected
