@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import time
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class MeterUnavailable(Exception):
@@ -13,11 +14,16 @@ class MeterUnavailable(Exception):
 
 @dataclass(frozen=True)
 class EnergyReading:
-    """Energy over one window, with where it came from (`measured:<meter>` or `estimated:<basis>`)."""
+    """Energy over one window, with where it came from (`measured:<meter>` or `estimated:<basis>`).
+
+    `zones_j` splits the energy by zone/rail/GPU where the meter can (RAPL package and DRAM, Jetson
+    rails, one entry per GPU); zones may overlap a total, so they need not add up to `energy_j`.
+    """
 
     energy_j: float
     duration_s: float
     source: str
+    zones_j: dict[str, float] = field(default_factory=dict)
 
     @property
     def mean_power_w(self) -> float:
@@ -27,31 +33,67 @@ class EnergyReading:
     def is_measured(self) -> bool:
         return self.source.startswith("measured:")
 
+    def zone_power_w(self) -> dict[str, float]:
+        if self.duration_s <= 0:
+            return {zone: 0.0 for zone in self.zones_j}
+        return {zone: joules / self.duration_s for zone, joules in self.zones_j.items()}
+
 
 @dataclass
 class Window:
-    start_s: float
+    start_s: float  # the meter's monotonic clock
     start_energy_j: float
+    start_zones_j: dict[str, float] = field(default_factory=dict)
+    wall_start_s: float = field(default_factory=time.time)  # to align with external logs
 
 
 class PowerMeter(ABC):
-    """Energy over windows of time. Subclasses read a cumulative energy counter in joules."""
+    """Energy over windows of time. Subclasses expose a cumulative energy counter in joules.
 
+    Counter meters (RAPL, the NVML energy counter) read the hardware counter; polling meters
+    (`device_profilers.polling.PollingMeter`) integrate sampled power in a background thread.
+    """
+
+    #: short name used by `detect` and `configspec devices` (rapl, nvml, jetson, rpi5-pmic, ...).
+    name: str = "meter"
     #: `measured:<name>` for a sensor, `estimated:<basis>` otherwise.
     source: str
     #: how often the underlying value updates; windows shorter than this are unreliable.
     sampling_period_s: float
 
+    @staticmethod
+    def clock() -> float:
+        return time.perf_counter()
+
     @abstractmethod
     def energy_j(self) -> float:
-        """A cumulative energy counter in joules (its zero is arbitrary)."""
+        """A cumulative energy counter in joules (its zero is arbitrary; it never decreases)."""
+
+    def zones_energy_j(self) -> dict[str, float]:
+        """Cumulative energy per zone/rail/GPU, where the meter can tell them apart."""
+        return {}
+
+    def power_w(self) -> float:
+        """Power now: the mean over one update period of the sensor (polling meters: last sample)."""
+        window = self.start_window()
+        time.sleep(max(self.sampling_period_s, 0.01))
+        return self.end_window(window).mean_power_w
+
+    def metadata(self) -> dict[str, str]:
+        """What a reader of the profile must know about this figure (scope, power mode, GPUs)."""
+        return {}
 
     def start_window(self) -> Window:
-        return Window(time.perf_counter(), self.energy_j())
+        return Window(self.clock(), self.energy_j(), self.zones_energy_j())
 
     def end_window(self, window: Window) -> EnergyReading:
         energy = self.energy_j() - window.start_energy_j
-        return EnergyReading(energy, time.perf_counter() - window.start_s, self.source)
+        duration = self.clock() - window.start_s
+        zones = self.zones_energy_j()
+        by_zone = {z: zones[z] - j for z, j in window.start_zones_j.items() if z in zones}
+        if not math.isfinite(energy) or energy < 0:
+            raise ArithmeticError(f"{self.name}: energy counter went backwards ({energy} J)")
+        return EnergyReading(energy, duration, self.source, by_zone)
 
     def idle_power(self, duration_s: float = 2.0) -> EnergyReading:
         """Energy while the process sleeps: the device's draw when it waits for the server."""
@@ -59,5 +101,23 @@ class PowerMeter(ABC):
         time.sleep(duration_s)
         return self.end_window(window)
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release handles (NVML, jtop); a no-op for most meters."""
+    def start(self) -> PowerMeter:
+        """Begin background work (polling meters' sampling thread); returns self."""
+        return self
+
+    @property
+    def closed(self) -> bool:
+        return getattr(self, "_closed", False)
+
+    def close(self) -> None:
+        """Release handles (NVML, jtop) and stop sampling threads; safe to call twice.
+
+        Subclasses that override it also call `super().close()`.
+        """
+        self._closed = True
+
+    def __enter__(self) -> PowerMeter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from device_profilers.base import PowerMeter
+from device_profilers.base import EnergyReading, PowerMeter
 from device_profilers.host import board_model, cpu_model
 
 CATALOG_PATH = Path(__file__).with_name("power_catalog.yaml")
@@ -65,18 +64,24 @@ class EstimatedMeter(PowerMeter):
     No sensor is read, so every figure from this meter carries an `estimated:` source.
     """
 
+    name = "estimate"
     sampling_period_s = 0.0
 
     def __init__(self, estimate: PowerEstimate):
         self.estimate = estimate
         self.source = estimate.source
-        self._t0 = time.perf_counter()
+        self._t0 = self.clock()
 
     def energy_j(self) -> float:
-        return self.estimate.active_w * (time.perf_counter() - self._t0)
+        return self.estimate.active_w * (self.clock() - self._t0)
 
-    def idle_power(self, duration_s: float = 2.0):
-        from device_profilers.base import EnergyReading
+    def power_w(self) -> float:
+        return self.estimate.active_w
 
+    def metadata(self) -> dict[str, str]:
+        return {"basis": self.estimate.basis, "idle_w": f"{self.estimate.idle_w:g}",
+                "active_w": f"{self.estimate.active_w:g}"}  # fmt: skip
+
+    def idle_power(self, duration_s: float = 2.0) -> EnergyReading:
         # Sleeping would only multiply a constant by time: return the estimate without waiting.
         return EnergyReading(self.estimate.idle_w * duration_s, duration_s, self.source)
