@@ -45,6 +45,7 @@ class PageReading:
     plots: list[dict]
     figure_divs: int  # every .plotly-graph-div on the page, drawn or not
     recommendations_rows: int | None  # None when the table is absent
+    resources: list[str]  # URLs the page fetched after loading: none for a self-contained page
     rendered_ms: float | None  # navigation start -> every figure drawn (the page's own marker)
     wall_s: float  # driver.get() -> all figures drawn, seen from outside
     screenshot: Path | None
@@ -90,6 +91,9 @@ def open_report(path: Path, screenshot: Path | None = None, timeout_s: float = 3
             "var t = document.getElementById('recommendations-table');"
             "return t ? t.querySelectorAll('tbody tr').length : null;"
         )
+        resources = driver.execute_script(
+            "return performance.getEntriesByType('resource').map(function (e) { return e.name; });"
+        )
         errors = [
             entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"
         ]
@@ -100,7 +104,9 @@ def open_report(path: Path, screenshot: Path | None = None, timeout_s: float = 3
             driver.set_window_size(WINDOW[0], min(int(height) + 100, 16000))
             time.sleep(0.3)
             driver.save_screenshot(str(screenshot))
-        return PageReading(errors, plots, int(divs), rows, rendered_ms, wall_s, screenshot)
+        return PageReading(
+            errors, plots, int(divs), rows, resources, rendered_ms, wall_s, screenshot
+        )
     finally:
         driver.quit()
         shutil.rmtree(profile_dir, ignore_errors=True)

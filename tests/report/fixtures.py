@@ -11,7 +11,9 @@ from configspec.profiling.stats import Summary
 from tests.analytic import builders as b
 
 
-def cell_with_spread(quant: str, tok_s: list[float], source: str = "estimated:fixture") -> DraftCell:
+def cell_with_spread(
+    quant: str, tok_s: list[float], source: str = "estimated:fixture"
+) -> DraftCell:
     """A drafting cell whose repetitions differ, so its 95% CI is not empty."""
     decode = [
         DecodeAtContext(

@@ -1,0 +1,101 @@
+"""How big is the report and how fast does it open? Targets: under 10 MB, under 3 s.
+
+Writes the report for a results folder (default: results/, the demo pair after `configspec run`
+or `configspec profile`), then opens it N times, each time in a fresh headless Chromium with a new
+empty profile (a cold cache, as a reader's first open), and reads the time from navigation start
+to every figure drawn (the page's own marker, `window.configspecRenderedMs`).
+
+    python benchmarks/report_size_and_load.py --results results --repeats 5
+
+Until `configspec align` and `configspec verify-latency` have produced their profiles,
+`--fill-missing` completes a COPY of the folder with the hand-built fixtures of the tests (never
+presented as measurements: their CPU reads "fixture") so the page has every figure; size and load
+time depend on the figures drawn, not on their values. The output says which inputs were filled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from configspec.profiles.io import save_profile  # noqa: E402
+from configspec.report.build import write_report  # noqa: E402
+from configspec.report.collect import collect_inputs  # noqa: E402
+from tests.report.browser import open_report  # noqa: E402
+
+SIZE_TARGET_BYTES = 10 * 10**6
+LOAD_TARGET_S = 3.0
+
+
+def fill_missing(results: Path, work: Path) -> tuple[Path, list[str]]:
+    """A copy of `results` with fixture alignment/verification/recommendations where missing."""
+    from configspec.recommend.command import RecommendOptions, recommend
+    from tests.analytic import builders as b
+
+    copy = work / "results"
+    shutil.copytree(results, copy)
+    inputs = collect_inputs(copy)
+    filled = []
+    cells = sorted({(c.draft, c.quant) for _, p in inputs.drafting for c in p.cells})
+    if not inputs.alignment:
+        rates = [0.75 + 0.03 * i for i in range(len(cells))]  # fixture values, not measured
+        profile = b.alignment_profile(
+            [b.iid_cell(d, q, a, taus=(0.3, 0.6)) for (d, q), a in zip(cells, rates, strict=True)]
+        )
+        save_profile(profile, copy / "fixture" / "alignment-fixture.json")
+        filled.append("alignment")
+    if not inputs.verification:
+        save_profile(b.verification_profile(), copy / "fixture" / "verification-fixture.json")
+        filled.append("verification")
+    if inputs.recommendations is None or filled:
+        recommend(RecommendOptions(results=copy))
+        filled.append("recommendations")
+    return copy, filled
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=ROOT / "results")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--fill-missing", action="store_true")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="configspec-report-bench-"))
+    try:
+        results, filled = (
+            fill_missing(args.results, work) if args.fill_missing else (args.results, [])
+        )
+        page = write_report(results, "bench", reports_dir=work / "reports")
+        size = page.stat().st_size
+        inputs = collect_inputs(results)
+        real = [f"{p.environment.device} ({p.environment.cpu_model})" for _, p in inputs.drafting]
+        readings = [open_report(page) for _ in range(args.repeats)]
+        for r in readings:
+            if r.console_errors or r.rendered_ms is None:
+                raise SystemExit(f"page did not render cleanly: {r.console_errors}")
+        rendered_s = [r.rendered_ms / 1000 for r in readings]
+        wall_s = [r.wall_s for r in readings]
+        print(f"drafting profiles: {', '.join(real)}")
+        print(f"filled with fixtures: {', '.join(filled) if filled else 'nothing'}")
+        print(f"figures: {readings[0].figure_divs}, recommendations rows: "
+              f"{readings[0].recommendations_rows}")  # fmt: skip
+        print(f"report size: {size / 1e6:.2f} MB ({size} bytes); target < 10 MB: "
+              f"{'PASS' if size < SIZE_TARGET_BYTES else 'FAIL'}")  # fmt: skip
+        print(f"navigation start -> all figures drawn, {args.repeats} cold opens (fresh Chromium "
+              f"profile each): median {statistics.median(rendered_s):.2f} s, min "
+              f"{min(rendered_s):.2f} s, max {max(rendered_s):.2f} s; target < 3 s (median): "
+              f"{'PASS' if statistics.median(rendered_s) < LOAD_TARGET_S else 'FAIL'}")  # fmt: skip
+        print(f"driver.get() -> all figures drawn, from outside: median "
+              f"{statistics.median(wall_s):.2f} s")  # fmt: skip
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""End to end: generate a report and open it in headless Chromium, as a reader would."""
+
+from __future__ import annotations
+
+import pytest
+
+from configspec.report.build import write_report
+from tests.conftest import ROOT
+from tests.report.browser import have_chromium, open_report, pixel_std
+from tests.report.fixtures import full_results
+
+ARTIFACTS = ROOT / "test-artifacts" / "report"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _chromium():
+    if not have_chromium():
+        pytest.fail("headless Chromium is missing: apt-get install -y chromium chromium-driver")
+
+
+def _assert_rendered(reading, expected_figures: int):
+    assert reading.console_errors == []
+    assert reading.resources == []  # nothing fetched: plotly.js is inline, no CDN
+    assert reading.rendered_ms is not None, "the figures never finished drawing"
+    assert reading.figure_divs == expected_figures == len(reading.plots)
+    for plot in reading.plots:
+        assert plot["traces"] > 0 and plot["points"] > 0, plot
+        assert plot["svg"], plot
+
+
+def test_full_report_renders_in_chromium(tmp_path):
+    results = full_results(tmp_path / "results")
+    page = write_report(results, "browser", reports_dir=tmp_path / "reports")
+    shot = ARTIFACTS / "full-report.png"
+    reading = open_report(page, screenshot=shot)
+    _assert_rendered(reading, 8)
+    assert any(p["id"].startswith("pareto-3d") and p["gl"] for p in reading.plots)
+    assert reading.recommendations_rows == 4  # one device x four picks
+    assert shot.stat().st_size > 50_000
+    assert pixel_std(shot) > 20  # a blank page is one colour (std 0)
+
+
+def test_partial_report_renders_and_says_what_is_missing(tmp_path):
+    results = full_results(tmp_path / "results", recommend=False)
+    (results / "server" / "verification-1.json").unlink()
+    (results / "server" / "alignment-1.json").unlink()
+    page = write_report(results, "partial", reports_dir=tmp_path / "reports")
+    shot = ARTIFACTS / "partial-report.png"
+    reading = open_report(page, screenshot=shot)
+    _assert_rendered(reading, 3)  # throughput, prefill, energy
+    assert reading.recommendations_rows is None
+    assert pixel_std(shot) > 20
+    assert "no alignment profile" in page.read_text()
+
+
+def test_the_harness_sees_script_errors_and_undrawn_figures(tmp_path):
+    """The checks above can fail: a page with a script error and an empty figure div."""
+    page = tmp_path / "broken.html"
+    page.write_text(
+        '<html><body><div class="plotly-graph-div" id="g"></div>'
+        '<script>throw new Error("boom");</script></body></html>'
+    )
+    reading = open_report(page, timeout_s=2.0)
+    assert any("boom" in e for e in reading.console_errors)
+    assert reading.rendered_ms is None and reading.figure_divs == 1 and reading.plots == []
