@@ -143,10 +143,10 @@ def pareto_2d_figure(data: ParetoData) -> go.Figure:
 def pareto_3d_figure(data: ParetoData) -> go.Figure:
     x, y, z = OBJECTIVES
     fig = go.Figure()
-    colours = ["#d0d0d0" if not on else PALETTE[0] for on in data.on_front]
+    colours = ["#9a9a9a" if not on else PALETTE[0] for on in data.on_front]
     fig.add_scatter3d(
         x=data.values[x], y=data.values[y], z=data.values[z], mode="markers",
-        marker={"size": [5 if on else 3 for on in data.on_front], "color": colours},
+        marker={"size": [7 if on else 4 for on in data.on_front], "color": colours},
         text=data.hover, hovertemplate="%{text}<extra></extra>",
         name="configurations (blue: Pareto front)",
     )  # fmt: skip
@@ -160,6 +160,8 @@ def pareto_3d_figure(data: ParetoData) -> go.Figure:
     # Few ticks: WebGL axis labels are triangulated on the CPU, the 3-D view's main cost.
     fig.update_layout(scene={"xaxis": {"title": "goodput tok/s", "nticks": 5},
                              "yaxis": {"title": "$ / 1M tokens", "nticks": 5},
-                             "zaxis": {"title": "J / token", "nticks": 5}})  # fmt: skip
+                             "zaxis": {"title": "J / token", "nticks": 5},
+                             # further out than the default so the axis titles are not clipped
+                             "camera": {"eye": {"x": 1.9, "y": 1.9, "z": 1.1}}})  # fmt: skip
     return _layout(fig, f"Pareto front on {data.device}: 3-D view (drag to rotate)", height=560,
                    margin={"l": 0, "r": 0, "t": 60, "b": 0})  # fmt: skip
