@@ -95,6 +95,71 @@ def profile(
 
 
 @app.command()
+def align(
+    models: Path = ModelsOpt,
+    drafts: list[str] = typer.Option(None, "--drafts", help="Drafts to align (default: all)."),
+    quants: list[str] = typer.Option(None, "--quants", help="Quantizations (default: listed)."),
+    prompts: Path = typer.Option(None, help="Prompt file, .jsonl or .csv (default: built-in)."),
+    n_prompts: int = typer.Option(None, min=1, help="Use this many prompts, spread over kinds."),
+    new_tokens: int = typer.Option(128, min=2, help="Tokens the target writes per prompt."),
+    temperature: float = typer.Option(0.7, min=0.0, help="Sampling temperature (0: greedy only)."),
+    seed: int = typer.Option(0, help="Seed for sampled continuations and Monte Carlo walks."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads for llama.cpp."),
+    k_max: int = typer.Option(16, min=1, max=64, help="Largest K (and K max of thresholds)."),
+    taus: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", help="Threshold grid."),
+    device: str = typer.Option(None, help="Device name (default: hostname)."),
+    out: Path = typer.Option(None, help="Output file (default results/<device>/alignment-*.json)."),
+) -> None:
+    """Measure draft-target acceptance from teacher-forced traces, for every K and threshold."""
+    from configspec.alignment.command import align as run_align
+    from configspec.alignment.sweep import AlignOptions
+
+    try:
+        tau_grid = tuple(float(t) for t in taus.split(",") if t.strip())
+    except ValueError as exc:
+        raise ConfigspecError(f"--taus takes numbers like 0.3,0.5, not {taus!r}") from exc
+    if any(not 0.0 <= t <= 1.0 for t in tau_grid):
+        raise ConfigspecError(f"--taus are probabilities in [0, 1], not {taus!r}")
+    opts = AlignOptions(new_tokens=new_tokens, temperature=temperature, seed=seed,
+                        threads=threads, k_max=k_max, tau_grid=tau_grid)  # fmt: skip
+    run_align(models, _split(drafts), _split(quants), prompts, n_prompts, opts, device, out)
+
+
+def _ints(text: str, option: str, example: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ConfigspecError(f"{option} takes integers like {example}, not {text!r}") from exc
+
+
+@app.command("verify-latency")
+def verify_latency(
+    models: Path = ModelsOpt,
+    target: str = typer.Option(None, help="Target model to time (default: the first target)."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads for the backend."),
+    k_max: int = typer.Option(16, min=0, max=64, help="Time K = 0..k-max draft tokens (K+1 fed)."),
+    ks: str = typer.Option(None, help="Explicit K values instead of 0..k-max, e.g. 0,1,2,4,8."),
+    contexts: str = typer.Option("128,512", help="Context lengths (tokens) in the KV cache."),
+    batch_sizes: str = typer.Option("1,2,4,8", help="Sequences per call, where batched."),
+    repetitions: int = typer.Option(5, min=1, help="Timed calls per point (raw samples kept)."),
+    device: str = typer.Option(None, help="Device name (default: hostname)."),
+    out: Path = typer.Option(None, help="Output (default results/<device>/verification-*.json)."),
+    power_w: float = typer.Option(None, help="Active power in W, if you know it (estimate)."),
+    idle_power_w: float = typer.Option(None, help="Idle power in W with --power-w."),
+) -> None:
+    """Time the target scoring K+1 tokens on a warm cache, per K, context and batch size."""
+    from configspec.profiling.verification import VerifyLatencySettings
+    from configspec.profiling.verify_command import verify_latency as run_verify
+
+    k_values = _ints(ks, "--ks", "0,1,2,4,8") if ks else tuple(range(k_max + 1))
+    settings = VerifyLatencySettings(
+        ks=k_values, contexts=_ints(contexts, "--contexts", "128,512"),
+        batch_sizes=_ints(batch_sizes, "--batch-sizes", "1,2,4,8"), repetitions=repetitions,
+    )  # fmt: skip
+    run_verify(models, target, threads, settings, device, out, power_w, idle_power_w)
+
+
+@app.command()
 def devices(threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job would use.")):
     """Show the power meter configspec would use here, and why others were not."""
     from device_profilers import describe_host, detect_meter

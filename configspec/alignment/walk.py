@@ -13,8 +13,10 @@ End of trace (the final round): a decoder that must emit exactly n tokens drafts
 tokens when r = n - s remain, because the target always adds one token itself; so
 `D_s = min(K, n - s - 1)` and a round starting at n - 1 drafts nothing (a plain target step).
 Hence every walk emits exactly n tokens and `tokens == accepted + rounds` always holds, and
-`matches[n-1]` is never consulted. A real decoder (configspec/speculative) must use the same cut
-to match the walk round for round.
+`matches[n-1]` is never consulted. A decoder that instead drafts K anyway in the final round and
+truncates its output to n tokens (configspec/speculative does) emits the same tokens in the same
+number of rounds; only that last round's drafted / accepted counts differ. A trace that ends with
+a stop token (EOS) is walked the same way: the stop token is its last position.
 """
 
 from __future__ import annotations
@@ -217,27 +219,44 @@ def monte_carlo_tokens_per_round(
     The interval is the spread of total tokens / total rounds of ONE pass over the prompts (what a
     single real decoder run would measure if the teacher-forced betas were exact)."""
     rng = np.random.default_rng(seed)
-    tokens = np.zeros(n_passes)
+    tokens = 0.0
     rounds = np.zeros(n_passes)
     for betas, lengths in zip(betas_per_prompt, lengths_per_prompt, strict=True):
-        b = np.asarray(betas, dtype=np.float64)
-        n = len(b)
-        if n == 0:
-            continue
-        run = _run_lengths(rng.random((n_passes, n)) < b[None, :])
-        pos = np.zeros(n_passes, dtype=np.int64)
-        rows = np.arange(n_passes)
+        rounds += monte_carlo_rounds(betas, [lengths], n_passes, rng)[0]
+        tokens += len(betas)
+    return monte_carlo_estimate(tokens, rounds)
+
+
+def monte_carlo_rounds(
+    betas: np.ndarray, lengths_per_policy: list[np.ndarray], n_passes: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Rounds per simulated pass over ONE prompt, for several policies (draft lengths) at once.
+    The same Bernoulli draws serve every policy (common random numbers); sum the arrays over
+    prompts pass by pass, then divide the prompts' total tokens by them."""
+    b = np.asarray(betas, dtype=np.float64)
+    n = len(b)
+    if n == 0:
+        return [np.zeros(n_passes) for _ in lengths_per_policy]
+    run = _run_lengths(rng.random((n_passes, n)) < b[None, :])
+    rows = np.arange(n_passes)
+    out = []
+    for lengths in lengths_per_policy:
         lengths = np.asarray(lengths, dtype=np.int64)
-        while True:
-            live = pos < n
-            if not live.any():
-                break
+        rounds = np.zeros(n_passes)
+        pos = np.zeros(n_passes, dtype=np.int64)
+        live = rows
+        while live.size:
             s = pos[live]
-            a = np.minimum(run[rows[live], s], lengths[s])
+            pos[live] = s + np.minimum(run[live, s], lengths[s]) + 1
             rounds[live] += 1
-            pos[live] = s + a + 1
-        tokens += n
-    ratios = tokens / np.maximum(rounds, 1)
+            live = live[pos[live] < n]
+        out.append(rounds)
+    return out
+
+
+def monte_carlo_estimate(tokens: float, rounds_per_pass: np.ndarray) -> MonteCarloEstimate:
+    """Tokens per round of each pass (tokens / rounds), its mean and 2.5 / 97.5 percentiles."""
+    ratios = tokens / np.maximum(np.asarray(rounds_per_pass, dtype=np.float64), 1)
     low, high = np.percentile(ratios, [2.5, 97.5])
     return MonteCarloEstimate(float(ratios.mean()), (float(low), float(high)), ratios)
 

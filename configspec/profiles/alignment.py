@@ -28,6 +28,9 @@ class PolicyStats(BaseModel):
     tokens_per_round: float  # accepted + 1
     rounds: float  # number of rounds over all prompts (expected, for sampled)
     tokens_per_round_ci95: tuple[float, float] | None = None
+    # sampled: 95% spread of tokens / rounds over Monte Carlo passes of the whole prompt set;
+    # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (MODEL.md)
+    expected_tokens_per_start: float | None = None
 
 
 class AlignmentCell(BaseModel):
@@ -48,7 +51,10 @@ class AlignmentCell(BaseModel):
     iid_tokens_per_round: list[float]  # (1 - a^(K+1)) / (1 - a), K = 1..k_max
     threshold: list[PolicyStats] = Field(default_factory=list)  # tau grid at k_max
     topk_coverage: dict[int, float] = Field(default_factory=dict)  # P(target token in draft top-k)
-    traces_file: str | None = None  # .npz beside the JSON
+    traces_file: str | None = None  # .npz beside the JSON, relative to the JSON's folder
+    traces_key: str | None = None  # prefix of this cell's arrays in traces_file
+    prompt_ids: list[str] = Field(default_factory=list)  # prompts walked, in trace order
+    confidence: Literal["argmax_prob_t1", "max_q_at_temperature"] | None = None
 
     def policy(self, k: int, tau: float | None = None) -> PolicyStats:
         pool = self.fixed_k if tau is None else self.threshold
@@ -66,6 +72,9 @@ class AlignmentSettings(BaseModel):
     seed: int
     k_max: int
     tau_grid: list[float]
+    monte_carlo_passes: int | None = None  # sampled-mode CI
+    rank_cap: int = 8  # ranks are 0..7; 8 = not in the draft's top 8
+    target_logits: str = "recorded while the target generated the continuation"
 
 
 class AlignmentProfile(BaseModel):

@@ -22,6 +22,15 @@ class Runner(ABC):
     @abstractmethod
     def detokenize(self, tokens: list[int]) -> str: ...
 
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """Render chat `messages` ({"role", "content"}) with the model's own chat template,
+        ending with the assistant's turn opened (add_generation_prompt)."""
+        raise NotImplementedError(f"{self.backend} runner has no chat template support")
+
+    def stop_tokens(self) -> frozenset[int]:
+        """Token ids that end generation (end of turn / end of text)."""
+        return frozenset()
+
     @abstractmethod
     def forward(self, tokens: list[int], all_logits: bool = False) -> np.ndarray:
         """Append `tokens` at n_past and return logits: the last row [V], or every row [n, V]."""

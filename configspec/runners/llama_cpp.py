@@ -79,6 +79,32 @@ class LlamaCppRunner(Runner):
     def detokenize(self, tokens: list[int]) -> str:
         return self.llm.detokenize(tokens).decode(errors="replace")
 
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """Render with the GGUF's own `tokenizer.chat_template` (Jinja2, as llama-cpp-python)."""
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ConfigspecError(
+                f"{self.path.name} has no tokenizer.chat_template; use a chat (instruct) model"
+            )
+        model = self.llm._model
+        eos, bos = self.llm.token_eos(), self.llm.token_bos()
+        formatter = Jinja2ChatFormatter(
+            template,
+            eos_token=model.token_get_text(eos) if eos >= 0 else "",
+            bos_token=model.token_get_text(bos) if bos >= 0 else "",
+        )
+        try:
+            return formatter(messages=messages).prompt
+        except Exception as exc:  # jinja2 template errors of many kinds; all mean "bad messages"
+            raise ConfigspecError(f"chat template of {self.path.name} failed: {exc}") from exc
+
+    def stop_tokens(self) -> frozenset[int]:
+        vocab = self._llama_cpp.llama_model_get_vocab(self.llm._model.model)
+        is_eog = self._llama_cpp.llama_vocab_is_eog
+        return frozenset(t for t in range(self.n_vocab) if is_eog(vocab, t))
+
     def forward(self, tokens: list[int], all_logits: bool = False) -> np.ndarray:
         if not tokens:
             raise ValueError("forward() needs at least one token")

@@ -1,0 +1,112 @@
+"""`configspec align`: pick cells and prompts, run the sweep with a progress bar, print, save."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from configspec.alignment.prompts import DEFAULT_PROMPTS, load_prompts, select_prompts
+from configspec.alignment.sweep import (
+    AlignOptions,
+    align_target,
+    default_output,
+    group_by_target,
+    traces_path,
+)
+from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
+from configspec.profiles.environment import Environment
+from configspec.profiling.drafting_sweep import select_cells
+from configspec.progress import byte_progress, console, step_progress
+from configspec.registry import load_registry
+from configspec.sources.resolve import model_file
+
+SHOWN_K = (1, 2, 4, 8)
+
+
+def print_alignment(profile: AlignmentProfile) -> None:
+    s = profile.settings
+    table = Table(
+        title=f"Alignment on {s.n_prompts} prompts x {s.new_tokens} new tokens "
+        "(tokens per round: from traces / i.i.d. closed form)"
+    )
+    for column in ("draft", "quant", "mode", "a", *[f"K={k}" for k in SHOWN_K], "top-1/4/8"):
+        table.add_column(column, justify="right")
+    for cell in profile.cells:
+        shown = []
+        for k in SHOWN_K:
+            if k > len(cell.fixed_k):
+                shown.append("")
+                continue
+            stats = cell.policy(k)
+            ci = stats.tokens_per_round_ci95
+            band = f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
+            shown.append(
+                f"{stats.tokens_per_round:.2f}{band} / {cell.iid_tokens_per_round[k - 1]:.2f}"
+            )
+        cover = "/".join(f"{cell.topk_coverage.get(k, 0):.2f}" for k in (1, 4, 8))
+        mode = "greedy" if cell.mode == "greedy" else f"T={cell.temperature:g}"
+        table.add_row(cell.draft, cell.quant, mode, f"{cell.acceptance_rate:.3f}", *shown, cover)
+    console.print(table)
+    for warning in profile.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def align(
+    models: Path, drafts: list[str] | None, quants: list[str] | None, prompts_file: Path | None,
+    n_prompts: int | None, opts: AlignOptions, device: str | None, out: Path | None,
+) -> tuple[AlignmentProfile, Path]:  # fmt: skip
+    registry = load_registry(models)
+    cells = select_cells(registry, drafts, quants)
+    groups = group_by_target(registry, cells)
+    prompts = select_prompts(load_prompts(prompts_file), n_prompts)
+    with byte_progress() as factory:  # assemble / quantize files before the timed work
+        for target, group in groups:
+            with console.status(f"preparing {target.name}"):
+                model_file(target, target.quantizations[0], progress_factory=factory)
+            for cell in group:
+                with console.status(f"preparing {cell.label}"):
+                    model_file(cell.model, cell.quant, progress_factory=factory)
+    import llama_cpp
+
+    profile = AlignmentProfile(
+        environment=Environment.capture(device, opts.threads, "llama_cpp", llama_cpp.__version__),
+        settings=AlignmentSettings(
+            prompts_file=str(prompts_file) if prompts_file else DEFAULT_PROMPTS,
+            n_prompts=len(prompts), new_tokens=opts.new_tokens, temperature=opts.temperature,
+            seed=opts.seed, k_max=opts.k_max, tau_grid=list(opts.tau_grid),
+            monte_carlo_passes=opts.mc_passes,
+        ),
+    )  # fmt: skip
+    out = out or default_output(profile.environment.device)
+    steps = sum(len(prompts) * (len(opts.modes) + len(group)) for _, group in groups)
+    t0 = time.perf_counter()
+    try:
+        with step_progress("aligning", steps) as (advance, describe, _):
+            first = [True]
+
+            def on_step(text: str) -> None:
+                if not first[0]:
+                    advance()
+                first[0] = False
+                describe(text)
+
+            for target, group in groups:
+                align_target(target, group, prompts, opts, profile, out, on_step=on_step)
+            advance()
+    except KeyboardInterrupt:
+        kept = (
+            f"kept {len(profile.cells)} cell(s) with the prompts finished so far in {out}"
+            if profile.cells
+            else "nothing finished yet; no file written"
+        )
+        console.print(f"[yellow]interrupted:[/yellow] {kept}")
+        raise typer.Exit(130) from None
+    print_alignment(profile)
+    console.print(
+        f"alignment written to {out} (traces: {traces_path(out).name}) "
+        f"in {time.perf_counter() - t0:.0f} s"
+    )
+    return profile, out

@@ -1,0 +1,216 @@
+"""Align every draft x quantization with its target over a prompt set, saving after each prompt.
+
+Per target: load it and all its drafts (each checked for the target's tokenizer), then per
+prompt: the target writes a greedy and a sampled continuation, every draft reads both in one
+teacher-forced pass each, and every cell's figures are updated and the files rewritten
+(atomically), so Ctrl-C or a crash keeps every finished prompt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from configspec.alignment.prompts import Prompt
+from configspec.alignment.summarize import (
+    PromptSummary,
+    summarize_cell,
+    summarize_prompt,
+)
+from configspec.alignment.tokenizers import check_same_tokenizer
+from configspec.alignment.traces import (
+    PromptTrace,
+    draft_logits,
+    generate,
+    pack_traces,
+    position_stats,
+    prompt_rng,
+)
+from configspec.atomic_io import atomic_open
+from configspec.errors import ConfigspecError
+from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
+from configspec.profiles.io import save_profile
+from configspec.profiling.drafting_sweep import Cell
+from configspec.registry.schema import ModelEntry, Registry
+from configspec.runners import open_runner
+from configspec.runners.base import Runner
+from configspec.sources.cache import file_sha256
+from configspec.sources.resolve import model_file
+
+N_CTX = 4096
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    new_tokens: int = 128
+    temperature: float = 0.7  # 0: greedy only
+    seed: int = 0
+    threads: int = 2
+    k_max: int = 16
+    tau_grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+    mc_passes: int = 400
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return ("greedy", "sampled") if self.temperature > 0 else ("greedy",)
+
+
+def default_output(device: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / device / f"alignment-{stamp}.json"
+
+
+def traces_path(out: Path) -> Path:
+    return out.with_name(out.stem + ".traces.npz")
+
+
+def target_quant(target: ModelEntry) -> str:
+    """The target runs at its first listed quantization."""
+    return target.quantizations[0]
+
+
+def group_by_target(registry: Registry, cells: list[Cell]) -> list[tuple[ModelEntry, list[Cell]]]:
+    groups: dict[str, list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.model.target or "", []).append(cell)
+    return [(registry.get(name), group) for name, group in groups.items()]
+
+
+@dataclass
+class _CellState:
+    """Everything accumulated for one draft x quant x mode."""
+
+    template: AlignmentCell  # identity fields; figures are filled in by _figures
+    traces: list[PromptTrace] = field(default_factory=list)
+    summaries: list[PromptSummary] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        t = self.template
+        return f"{t.target}/{t.draft}/{t.quant}/{t.mode}"
+
+
+def _cell_template(
+    cell: Cell, mode: str, target: ModelEntry, opts: AlignOptions, hashes: dict[Path, str],
+    draft_path: Path, target_path: Path,
+) -> AlignmentCell:  # fmt: skip
+    for path in (draft_path, target_path):
+        if path not in hashes:
+            hashes[path] = file_sha256(path)
+    return AlignmentCell(
+        draft=cell.model.name, quant=cell.quant, draft_sha256=hashes[draft_path],
+        target=target.name, target_quant=target_quant(target), target_sha256=hashes[target_path],
+        mode=mode, temperature=opts.temperature if mode == "sampled" else 0.0, n_prompts=0,
+        n_positions=0, acceptance_rate=0.0, acceptance_by_position=[], fixed_k=[],
+        iid_tokens_per_round=[],
+        confidence="max_q_at_temperature" if mode == "sampled" else "argmax_prob_t1",
+    )  # fmt: skip
+
+
+def _figures(state: _CellState, opts: AlignOptions, traces_file: str) -> AlignmentCell:
+    figures = summarize_cell(state.traces, state.summaries, opts.k_max, opts.tau_grid)
+    return state.template.model_copy(
+        update=dict(
+            n_prompts=len(state.traces),
+            traces_file=traces_file,
+            traces_key=state.key,
+            prompt_ids=[t.prompt_id for t in state.traces],
+            **figures.__dict__,
+        )  # fmt: skip
+    )
+
+
+def _save_traces(out: Path, states: list[_CellState]) -> None:
+    """Rewrite the .npz. It is written before the JSON, whose cells then never name a prompt the
+    .npz lacks (traces only grow by whole prompts, appended at the end)."""
+    arrays: dict[str, np.ndarray] = {}
+    for state in states:
+        if state.traces:
+            arrays.update(pack_traces(state.key, state.traces))
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    with atomic_open(traces_path(out), "wb") as handle:
+        handle.write(buffer.getvalue())
+
+
+def chat_tokens(target: Runner, prompt: Prompt) -> list[int]:
+    text = target.chat_prompt([m.model_dump() for m in prompt.messages])
+    return target.tokenize(text, add_special=True)
+
+
+def align_target(
+    target_model: ModelEntry, cells: list[Cell], prompts: list[Prompt], opts: AlignOptions,
+    profile: AlignmentProfile, out: Path, on_step: Callable[[str], None] = lambda _: None,
+    on_prompt: Callable[[str], None] = lambda _: None,
+) -> None:  # fmt: skip
+    """Align `cells` (drafts of one target) over `prompts`, appending cells to `profile`."""
+    target_path = model_file(target_model, target_quant(target_model))
+    draft_paths = [model_file(c.model, c.quant) for c in cells]
+    hashes: dict[Path, str] = {}
+    runners: list[Runner] = []
+    try:
+        target = open_runner(target_model.backend, target_path, threads=opts.threads, n_ctx=N_CTX)
+        runners.append(target)
+        drafts = []
+        for cell, path in zip(cells, draft_paths, strict=True):
+            draft = open_runner(cell.model.backend, path, threads=opts.threads, n_ctx=N_CTX)
+            runners.append(draft)
+            check_same_tokenizer(draft, target, f"{cell.label}", target_model.name)
+            drafts.append(draft)
+        states = [
+            _CellState(_cell_template(c, mode, target_model, opts, hashes, p, target_path))
+            for c, p in zip(cells, draft_paths, strict=True)
+            for mode in opts.modes
+        ]
+        start = len(profile.cells)
+        stop = target.stop_tokens()
+        for prompt in prompts:
+            tokens = chat_tokens(target, prompt)
+            if len(tokens) + opts.new_tokens > N_CTX:
+                raise ConfigspecError(
+                    f"prompt {prompt.id} has {len(tokens)} tokens; with {opts.new_tokens} new "
+                    f"tokens it exceeds the {N_CTX}-token context: shorten it"
+                )
+            on_step(f"{target_model.name} writes {prompt.id} (greedy)")
+            continuations = [generate(target, tokens, opts.new_tokens, 0.0, None, stop)]
+            if "sampled" in opts.modes:
+                on_step(f"{target_model.name} writes {prompt.id} (T={opts.temperature:g})")
+                rng = prompt_rng(opts.seed, prompt.id)
+                continuations.append(
+                    generate(target, tokens, opts.new_tokens, opts.temperature, rng, stop)
+                )
+            for c_index, (cell, draft) in enumerate(zip(cells, drafts, strict=True)):
+                on_step(f"{cell.label} reads {prompt.id}")
+                rows = draft_logits(draft, tokens, [c.tokens for c in continuations])
+                for m_index, mode in enumerate(opts.modes):
+                    cont = continuations[m_index]
+                    sampled = mode == "sampled"
+                    trace = position_stats(
+                        prompt.id, cont.tokens, rows[m_index],
+                        cont.logits if sampled else None, opts.temperature if sampled else 0.0,
+                    )  # fmt: skip
+                    state = states[c_index * len(opts.modes) + m_index]
+                    state.traces.append(trace)
+                    state.summaries.append(
+                        summarize_prompt(
+                            trace, opts.k_max, opts.tau_grid, opts.mc_passes, opts.seed
+                        )  # fmt: skip
+                    )
+            updated = [_figures(s, opts, traces_path(out).name) for s in states]
+            _save_traces(out, states)
+            profile.cells[start:] = updated
+            save_profile(profile, out)
+            on_prompt(prompt.id)
+    except KeyboardInterrupt:
+        profile.interrupted = True
+        if profile.cells:
+            save_profile(profile, out)
+        raise
+    finally:
+        for runner in runners:
+            runner.close()
