@@ -76,7 +76,7 @@ class PowerMeter(ABC):
     def power_w(self) -> float:
         """Power now: the mean over one update period of the sensor (polling meters: last sample)."""
         window = self.start_window()
-        time.sleep(max(self.sampling_period_s, 0.01))
+        time.sleep(max(self.sampling_period_s, 0.1))
         return self.end_window(window).mean_power_w
 
     def metadata(self) -> dict[str, str]:

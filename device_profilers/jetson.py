@@ -54,7 +54,7 @@ class JetsonJtopMeter(PollingMeter):
         self, jetson: Any, run: CommandRunner = run_command, period_s: float | None = None
     ):
         self.jetson = jetson
-        self._run = run
+        self._command = run
         super().__init__(period_s)
         mode = getattr(jetson, "nvpmodel", None)
         self.power_mode = str(mode) if mode is not None else read_power_mode(run)

@@ -56,12 +56,12 @@ class PollingMeter(PowerMeter):
         """Start the sampling thread (idempotent); `detect` starts it for the meter it returns."""
         if self._thread is None or not self._thread.is_alive():
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name=f"{self.name}-sampler",
+            self._thread = threading.Thread(target=self._sample_loop, name=f"{self.name}-sampler",
                                             daemon=True)  # fmt: skip
             self._thread.start()
         return self
 
-    def _run(self) -> None:
+    def _sample_loop(self) -> None:
         while not self._stop.wait(self.period_s):
             self.sample_now()
 
@@ -104,8 +104,11 @@ class PollingMeter(PowerMeter):
         with self._lock:
             return self._last.total_w
 
+    def is_sampling(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def end_window(self, window):
-        if self._thread is None or not self._thread.is_alive():
+        if not self.is_sampling():
             warnings.warn(
                 f"{self.name}: the sampling thread is not running, so power is held at its last "
                 "value; call start() (detect_meter does) for a measured figure",

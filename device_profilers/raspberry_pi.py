@@ -44,13 +44,13 @@ class RaspberryPi5Meter(PollingMeter):
     period_s = PMIC_PERIOD_S
 
     def __init__(self, run: CommandRunner = run_command, period_s: float | None = None):
-        self._run = run
+        self._command = run
         super().__init__(period_s)
 
     def read_power(self) -> PowerSample:
         # The one place where vcgencmd failures become MeterUnavailable.
         try:
-            out = self._run(VCGENCMD)
+            out = self._command(VCGENCMD)
         except FileNotFoundError as exc:
             raise MeterUnavailable("Raspberry Pi: vcgencmd not found (not a Raspberry Pi OS "
                                    "install; sudo apt install libraspberrypi-bin)") from exc  # fmt: skip
