@@ -161,18 +161,11 @@ def verify_latency(
 
 @app.command()
 def devices(threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job would use.")):
-    """Show the power meter configspec would use here, and why others were not."""
-    from device_profilers import describe_host, detect_meter
+    """Show the power meter configspec would use here, why others were not, and how to enable them."""
+    from device_profilers.report import devices_report
 
-    meter, skipped = detect_meter(threads=threads)
-    for key, value in describe_host().items():
-        console.print(f"{key:>18}: {value}")
-    console.print(f"{'power meter':>18}: {meter.source}")
-    basis = getattr(getattr(meter, "estimate", None), "basis", None)
-    if basis:
-        console.print(f"{'estimate basis':>18}: {basis} (no sensor found: figures are estimates)")
-    for name, why in skipped.items():
-        console.print(f"{'not ' + name:>18}: {why}")
+    for label, text in devices_report(threads):
+        console.print(f"{label:>18}: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
