@@ -115,6 +115,8 @@ def _configuration(result: DeviceResult, position: int, scenario: Scenario, flag
             "verify_s": row["verify_s"],
             "bytes_up_per_round": row["bytes_up"],
             "devices_per_server": int(row["devices_supported"]),
+            # server capacity: B sequences per call of t_v(D, B) seconds (SLED/SpecEdge)
+            "server_rounds_per_s": space.terms.batch / row["verify_s"],
         },
         "vs_target_autoregressive": {
             "speedup": row["goodput_tok_s"] / target_ar.goodput_tok_s,
