@@ -49,8 +49,15 @@ def fake_models(monkeypatch):
 def _profile() -> AlignmentProfile:
     return AlignmentProfile(
         environment=Environment.capture("test", 1, "fake", "0"),
-        settings=AlignmentSettings(prompts_file="x", n_prompts=3, new_tokens=12, temperature=0.7,
-                                   seed=0, k_max=4, tau_grid=[0.3, 0.6]),  # fmt: skip
+        settings=AlignmentSettings(
+            prompts_file="x",
+            n_prompts=3,
+            new_tokens=12,
+            temperature=0.7,
+            seed=0,
+            k_max=4,
+            tau_grid=[0.3, 0.6],
+        ),
     )
 
 
