@@ -9,6 +9,8 @@ from configspec.progress import console
 from configspec.registry import load_registry
 from configspec.sources.prepare import prepare_models
 
+RUN_ALIGN_PROMPTS, RUN_ALIGN_TOKENS = 12, 64  # the alignment subset `run` uses
+
 
 def run_pipeline(models: Path, device: str | None, threads: int) -> None:
     console.rule("1/2 prepare models")
@@ -17,6 +19,14 @@ def run_pipeline(models: Path, device: str | None, threads: int) -> None:
     console.rule("2/2 profile drafting on this device")
     profile_drafts(models, None, None, threads, repetitions=5, tokens=64, contexts=(16, 512),
                    prefill_tokens=256, device=device, out=None)  # fmt: skip
+    # Alignment on a small subset (2 prompts of each kind) so a first run stays short;
+    # `configspec align` runs the full set (docs/alignment.md).
+    from configspec.alignment.command import align
+    from configspec.alignment.sweep import AlignOptions
+
+    console.rule(f"align with the target ({RUN_ALIGN_PROMPTS} prompts x {RUN_ALIGN_TOKENS} tokens)")
+    align(models, None, None, None, RUN_ALIGN_PROMPTS,
+          AlignOptions(new_tokens=RUN_ALIGN_TOKENS, threads=threads), device, None)  # fmt: skip
     # Last step: turn the newest profiles under results/ into recommendations (one line names
     # any profile still missing).
     from configspec.recommend.command import RecommendOptions, recommend
