@@ -19,6 +19,20 @@ class VerifyPoint(BaseModel):
     latency_s: Summary  # one sample per repetition, the whole call
     energy_j: Summary | None = None  # per call, all sequences together
     power_source: str | None = None
+    # energy is read over windows of this many consecutive calls (>= the meter's update period)
+    calls_per_energy_window: int | None = None
+
+
+class VerifySettings(BaseModel):
+    """How the points were measured (optional: files from before it existed lack it)."""
+
+    ks: list[int]
+    contexts: list[int]
+    batch_sizes: list[int]
+    repetitions: int
+    warmup_calls: int
+    all_logits: bool = True  # the call returns every row's logits, as verification needs
+    kv_layout: str = ""  # how batched sequences are laid out in the KV cache
 
 
 class VerificationProfile(BaseModel):
@@ -29,6 +43,10 @@ class VerificationProfile(BaseModel):
     target_quant: str
     target_sha256: str
     repetitions: int
+    settings: VerifySettings | None = None
+    target_file: str | None = None
+    load_s: float | None = None
+    power_basis: str | None = None  # what an estimated power figure rests on
     points: list[VerifyPoint] = Field(default_factory=list)
     idle_power_w: float | None = None
     idle_source: str | None = None

@@ -1,0 +1,158 @@
+"""`configspec verify-latency`: pick the target, measure with a progress bar, print and save."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from configspec.errors import ConfigspecError
+from configspec.profiles.environment import Environment
+from configspec.profiles.io import save_profile
+from configspec.profiles.verification import VerificationProfile, VerifySettings
+from configspec.profiling.verification import (
+    VerifyLatencySettings,
+    measure_verification,
+    supported_batches,
+)
+from configspec.progress import byte_progress, console, step_progress
+from configspec.registry import load_registry
+from configspec.registry.schema import ModelEntry, Registry
+from configspec.runners import open_runner
+from configspec.sources.cache import file_sha256
+from configspec.sources.resolve import model_file
+from device_profilers import detect_meter
+
+KV_LAYOUT = {
+    "llama_cpp": "one KV stream per sequence (n_seq_max, kv_unified=false), context copied "
+    "from sequence 0 (llama_memory_seq_cp)",
+    "transformers": "DynamicCache rows of one batch, context repeated from row 0",
+}
+
+
+def pick_target(registry: Registry, name: str | None) -> ModelEntry:
+    targets = [m for m in registry.models if m.role == "target"]
+    if name is None:
+        if not targets:
+            raise ConfigspecError("the registry has no target model (role: target)")
+        return targets[0]
+    try:
+        model = registry.get(name)
+    except KeyError as exc:
+        raise ConfigspecError(str(exc.args[0])) from exc
+    if model.role != "target":
+        raise ConfigspecError(
+            f"{name} is a {model.role}; verify-latency times a target "
+            f"(targets: {', '.join(t.name for t in targets) or 'none'})"
+        )
+    return model
+
+
+def default_output(device: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / device / f"verification-{stamp}.json"
+
+
+def check_settings(settings: VerifyLatencySettings) -> None:
+    if not settings.ks or min(settings.ks) < 0:
+        raise ConfigspecError("K values must be >= 0, e.g. --k-max 16")
+    if not settings.contexts or min(settings.contexts) < 1:
+        raise ConfigspecError("--contexts takes positive token counts like 128,512")
+    if not settings.batch_sizes or min(settings.batch_sizes) < 1:
+        raise ConfigspecError("--batch-sizes takes positive integers like 1,2,4,8")
+    if settings.repetitions < 1:
+        raise ConfigspecError("--repetitions must be at least 1")
+
+
+def print_verification(profile: VerificationProfile) -> None:
+    columns = sorted({(p.context_tokens, p.batch) for p in profile.points})
+    env = profile.environment
+    table = Table(
+        title=f"Verification latency, ms per call: {profile.target} {profile.target_quant} on "
+        f"{env.device} ({env.cpu_model}, {env.threads} threads)"
+    )
+    table.add_column("K", justify="right")
+    for context, batch in columns:
+        table.add_column(f"ctx {context} B={batch}", justify="right")
+    by_key = {(p.context_tokens, p.batch, p.k): p for p in profile.points}
+    for k in sorted({p.k for p in profile.points}):
+        cells = []
+        for context, batch in columns:
+            p = by_key.get((context, batch, k))
+            cells.append(f"{1e3 * p.latency_s.mean:.1f} ± {1e3 * p.latency_s.std:.1f}" if p else "")
+        table.add_row(str(k), *cells)
+    console.print(table)
+    sources = sorted({p.power_source for p in profile.points if p.power_source})
+    if sources:
+        console.print(
+            f"energy per call from {', '.join(sources)}"
+            + (f" (basis: {profile.power_basis})" if profile.power_basis else "")
+        )
+    for warning in profile.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def verify_latency(
+    models: Path, target_name: str | None, threads: int, settings: VerifyLatencySettings,
+    device: str | None, out: Path | None, power_w: float | None = None,
+    idle_power_w: float | None = None,
+) -> tuple[VerificationProfile, Path]:  # fmt: skip
+    """Measure the target's verification latency here and write results/<device>/verification-*."""
+    check_settings(settings)
+    registry = load_registry(models)
+    target = pick_target(registry, target_name)
+    with byte_progress() as factory, console.status(f"preparing {target.name}"):
+        path = model_file(target, target.quant, progress_factory=factory)
+    meter, _ = detect_meter(threads=threads, user_active_w=power_w, user_idle_w=idle_power_w)
+    t0 = time.perf_counter()
+    with console.status(f"loading {target.name} {target.quant}"):
+        runner = open_runner(
+            target.backend, path, threads=threads, n_ctx=settings.n_ctx,
+            n_seq_max=max(settings.batch_sizes),
+        )  # fmt: skip
+    load_s = time.perf_counter() - t0
+    try:
+        idle = meter.idle_power(2.0)
+        profile = VerificationProfile(
+            environment=Environment.capture(device, threads, runner.backend, runner.backend_version),
+            target=target.name, target_quant=target.quant, target_sha256=file_sha256(path),
+            target_file=str(path), load_s=load_s, repetitions=settings.repetitions,
+            settings=VerifySettings(
+                ks=list(settings.ks), contexts=list(settings.contexts),
+                batch_sizes=list(settings.batch_sizes), repetitions=settings.repetitions,
+                warmup_calls=settings.warmup_calls, kv_layout=KV_LAYOUT.get(runner.backend, ""),
+            ),
+            idle_power_w=idle.mean_power_w, idle_source=idle.source,
+            power_basis=getattr(getattr(meter, "estimate", None), "basis", None),
+        )  # fmt: skip
+        out = out or default_output(profile.environment.device)
+        steps = len(settings.points(supported_batches(runner, settings.batch_sizes)))
+        try:
+            with step_progress("verification latency", steps) as (advance, describe, _):
+
+                def on_point(point) -> None:
+                    advance()
+                    describe(f"verify ctx {point.context_tokens} B={point.batch} K={point.k}")
+
+                measure_verification(
+                    runner, profile, settings, meter, save=lambda: save_profile(profile, out),
+                    on_point=on_point,
+                )  # fmt: skip
+        except KeyboardInterrupt:
+            kept = (
+                f"kept {len(profile.points)} measured point(s) in {out}"
+                if profile.points
+                else "nothing measured yet; no file written"
+            )
+            console.print(f"[yellow]interrupted:[/yellow] {kept}")
+            raise typer.Exit(130) from None
+    finally:
+        runner.close()
+        meter.close()
+    save_profile(profile, out)
+    print_verification(profile)
+    console.print(f"verification profile written to {out}")
+    return profile, out
