@@ -212,6 +212,40 @@ def report(
     write_report(results, name, png)
 
 
+baseline_app = typer.Typer(help="Promote profiles to the baselines compare checks against.",
+                           no_args_is_help=True)  # fmt: skip
+app.add_typer(baseline_app, name="baseline")
+
+
+@app.command()
+def compare(
+    baseline: Path = typer.Argument(..., help="Baseline: drafting, alignment or verification."),
+    current: Path = typer.Argument(..., help="The fresh profile of the same kind."),
+    tolerance: float = typer.Option(0.10, help="Speed drop (fraction) allowed; see --alpha."),
+    alpha: float = typer.Option(0.05, help="Significance level of the one-sided Welch t-test."),
+    acceptance_tolerance: float = typer.Option(0.03, help="Alignment: tokens/round drop allowed."),
+    markdown: Path = typer.Option(None, help="Also write a Markdown summary (CI comment) here."),
+    junit: Path = typer.Option(None, help="Also write JUnit XML here."),
+) -> None:
+    """Regression gate: exit 0 pass, 1 regression, 2 incompatible or invalid input."""
+    from configspec.compare.command import run_compare
+    from configspec.compare.result import Thresholds
+
+    thresholds = Thresholds(tolerance, alpha, acceptance_tolerance)
+    raise typer.Exit(run_compare(baseline, current, thresholds, markdown, junit))
+
+
+@baseline_app.command("update")
+def baseline_update(
+    profile: Path = typer.Argument(..., help="The profile to promote."),
+    to: Path = typer.Option(None, help="Default: results/baselines/<kind>-<device>.json."),
+) -> None:
+    """Check a profile and copy it atomically to the committed baseline."""
+    from configspec.compare.command import update_baseline
+
+    update_baseline(profile, to)
+
+
 @app.command()
 def run(
     models: Path = ModelsOpt,

@@ -1,0 +1,92 @@
+"""`configspec compare` and `configspec baseline update`: load, compare, show, write, exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from configspec.atomic_io import atomic_open
+from configspec.compare.alignment import compare_alignment
+from configspec.compare.drafting import compare_drafting
+from configspec.compare.load import load_pair, profile_kind
+from configspec.compare.render import (
+    summary_line,
+    terminal_table,
+    write_junit,
+    write_markdown,
+)  # fmt: skip
+from configspec.compare.result import Comparison, Thresholds
+from configspec.compare.verification import compare_verification
+from configspec.errors import ConfigspecError
+from configspec.profiles.io import load_profile
+from configspec.progress import console
+
+COMPARERS = {
+    "drafting": compare_drafting,
+    "alignment": compare_alignment,
+    "verification": compare_verification,
+}
+BASELINE_DIR = Path("results") / "baselines"
+
+
+def check_thresholds(thresholds: Thresholds) -> None:
+    for name in ("tolerance", "acceptance_tolerance"):
+        value = getattr(thresholds, name)
+        if not 0 <= value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise ConfigspecError(f"{flag} is a fraction in [0, 1) like 0.1, not {value}")
+    if not 0 < thresholds.alpha < 1:
+        raise ConfigspecError(f"--alpha is a significance level in (0, 1) like 0.05, not {thresholds.alpha}")  # fmt: skip
+
+
+def compare_files(baseline: Path, current: Path, thresholds: Thresholds) -> Comparison:
+    check_thresholds(thresholds)
+    kind, base, cur = load_pair(baseline, current)
+    return COMPARERS[kind](base, cur, thresholds, str(baseline), str(current))
+
+
+def run_compare(
+    baseline: Path, current: Path, thresholds: Thresholds,
+    markdown: Path | None = None, junit: Path | None = None,
+) -> int:  # fmt: skip
+    """Compare, print, write the requested reports; returns the exit code (0 pass, 1 regression)."""
+    result = compare_files(baseline, current, thresholds)
+    console.print(terminal_table(result))
+    for note in result.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    if markdown:
+        write_markdown(result, markdown)
+    if junit:
+        write_junit(result, junit)
+    if result.compared == 0:
+        raise ConfigspecError(
+            f"no cell of {current} matches {baseline} (device, model file, quantization and "
+            f"settings must agree); profile the same cells or promote a new baseline"
+        )
+    style = "bold red" if result.exit_code else "bold green"
+    console.print(f"[{style}]{summary_line(result)}[/]", highlight=False)
+    return result.exit_code
+
+
+def default_baseline_path(kind: str, device: str) -> Path:
+    return BASELINE_DIR / f"{kind}-{device}.json"
+
+
+def update_baseline(profile: Path, to: Path | None = None) -> Path:
+    """Check `profile` is a complete, valid profile and copy it byte for byte (atomically) to `to`."""
+    from configspec.compare.load import PROFILE_MODELS
+
+    kind = profile_kind(profile)
+    loaded = load_profile(profile, PROFILE_MODELS[kind])
+    if loaded.interrupted:
+        raise ConfigspecError(f"{profile} was interrupted while profiling; a baseline must be complete, re-run it")  # fmt: skip
+    if not getattr(loaded, "cells", None) and not getattr(loaded, "points", None):
+        raise ConfigspecError(f"{profile} measured nothing; profile something first")
+    destination = Path(to) if to else default_baseline_path(kind, loaded.environment.device)
+    if destination.resolve() == Path(profile).resolve():
+        raise ConfigspecError(f"{profile} is already the baseline {destination}")
+    data = Path(profile).read_bytes()
+    with atomic_open(destination, "wb") as handle:
+        handle.write(data)
+    destination.chmod(0o644)  # a committed file, readable by all (mkstemp makes it 0600)
+    console.print(f"promoted {profile} ({kind}, {len(data)} bytes) to baseline {destination}")
+    return destination
