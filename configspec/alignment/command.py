@@ -18,6 +18,7 @@ from configspec.alignment.sweep import (
 )
 from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.environment import Environment
+from configspec.profiles.io import save_profile
 from configspec.profiling.drafting_sweep import select_cells
 from configspec.progress import byte_progress, console, step_progress
 from configspec.registry import load_registry
@@ -85,17 +86,19 @@ def align(
     t0 = time.perf_counter()
     try:
         with step_progress("aligning", steps) as (advance, describe, _):
-            first = [True]
+            last: list = []  # [phase, start time] of the step in progress
 
-            def on_step(text: str) -> None:
-                if not first[0]:
+            def on_step(phase: str, text: str) -> None:
+                now = time.perf_counter()
+                if last:
                     advance()
-                first[0] = False
+                    profile.phase_s[last[0]] = profile.phase_s.get(last[0], 0.0) + now - last[1]
+                last[:] = [phase, now]
                 describe(text)
 
             for target, group in groups:
                 align_target(target, group, prompts, opts, profile, out, on_step=on_step)
-            advance()
+            on_step("", "done")
     except KeyboardInterrupt:
         kept = (
             f"kept {len(profile.cells)} cell(s) with the prompts finished so far in {out}"
@@ -104,9 +107,11 @@ def align(
         )
         console.print(f"[yellow]interrupted:[/yellow] {kept}")
         raise typer.Exit(130) from None
+    profile.phase_s.pop("", None)
+    profile.wall_s = time.perf_counter() - t0
+    save_profile(profile, out)
     print_alignment(profile)
-    console.print(
-        f"alignment written to {out} (traces: {traces_path(out).name}) "
-        f"in {time.perf_counter() - t0:.0f} s"
-    )
+    phases = ", ".join(f"{name} {s:.0f} s" for name, s in profile.phase_s.items())
+    console.print(f"time: {profile.wall_s:.0f} s in all; {phases}")
+    console.print(f"alignment written to {out} (traces: {traces_path(out).name})")
     return profile, out

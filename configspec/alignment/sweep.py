@@ -145,7 +145,7 @@ def chat_tokens(target: Runner, prompt: Prompt) -> list[int]:
 
 def align_target(
     target_model: ModelEntry, cells: list[Cell], prompts: list[Prompt], opts: AlignOptions,
-    profile: AlignmentProfile, out: Path, on_step: Callable[[str], None] = lambda _: None,
+    profile: AlignmentProfile, out: Path, on_step: Callable[[str, str], None] = lambda phase, text: None,
     on_prompt: Callable[[str], None] = lambda _: None,
 ) -> None:  # fmt: skip
     """Align `cells` (drafts of one target) over `prompts`, appending cells to `profile`."""
@@ -176,16 +176,19 @@ def align_target(
                     f"prompt {prompt.id} has {len(tokens)} tokens; with {opts.new_tokens} new "
                     f"tokens it exceeds the {N_CTX}-token context: shorten it"
                 )
-            on_step(f"{target_model.name} writes {prompt.id} (greedy)")
+            on_step(target_model.name, f"{target_model.name} writes {prompt.id} (greedy)")
             continuations = [generate(target, tokens, opts.new_tokens, 0.0, None, stop)]
             if "sampled" in opts.modes:
-                on_step(f"{target_model.name} writes {prompt.id} (T={opts.temperature:g})")
+                on_step(
+                    target_model.name,
+                    f"{target_model.name} writes {prompt.id} (T={opts.temperature:g})",
+                )
                 rng = prompt_rng(opts.seed, prompt.id)
                 continuations.append(
                     generate(target, tokens, opts.new_tokens, opts.temperature, rng, stop)
                 )
             for c_index, (cell, draft) in enumerate(zip(cells, drafts, strict=True)):
-                on_step(f"{cell.label} reads {prompt.id}")
+                on_step(cell.label, f"{cell.label} reads {prompt.id}")
                 rows = draft_logits(draft, tokens, [c.tokens for c in continuations])
                 for m_index, mode in enumerate(opts.modes):
                     cont = continuations[m_index]

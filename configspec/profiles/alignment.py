@@ -85,3 +85,6 @@ class AlignmentProfile(BaseModel):
     cells: list[AlignmentCell] = Field(default_factory=list)
     interrupted: bool = False
     warnings: list[str] = Field(default_factory=list)
+    # seconds spent per phase: the target writing continuations, each draft x quant reading them
+    phase_s: dict[str, float] = Field(default_factory=dict)
+    wall_s: float | None = None
