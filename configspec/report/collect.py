@@ -97,6 +97,20 @@ def _record(path: Path, kind: str, data: dict, used: bool, profile: BaseModel | 
     )  # fmt: skip
 
 
+def _traces_files(path: Path, profile: AlignmentProfile) -> list[InputFile]:
+    """The .npz traces an alignment profile names (beside its JSON), for provenance."""
+    out = []
+    for name in sorted({c.traces_file for c in profile.cells if c.traces_file}):
+        traces = path.parent / name
+        if traces.is_file():
+            out.append(InputFile(
+                path=traces, kind="alignment traces", schema_version=None,
+                sha256=sha256_file(traces), size_bytes=traces.stat().st_size, used=True,
+                device=profile.environment.device, date_utc=profile.environment.date_utc,
+            ))  # fmt: skip
+    return out
+
+
 def collect_inputs(results_dir: Path) -> ReportInputs:
     """Load every profile and the newest recommendations file under `results_dir`.
 
@@ -129,6 +143,8 @@ def collect_inputs(results_dir: Path) -> ReportInputs:
                 continue
             getattr(inputs, kind).append((path, profile))
             inputs.files.append(_record(path, kind, data, True, profile))
+            if kind == "alignment":
+                inputs.files.extend(_traces_files(path, profile))
         elif kind == "recommendations" or path.name.startswith(RECOMMENDATIONS_PREFIX):
             recommendations.append((path, data))
     if recommendations:

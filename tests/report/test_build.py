@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 
@@ -147,3 +148,13 @@ def test_cli_report_and_its_errors(tmp_path):
     assert len(lines) == 1 and "no profiles found" in lines[0]
     assert "Traceback" not in bad.stderr
     assert run_cli("report", "--help").returncode == 0
+
+
+def test_alignment_traces_are_in_the_provenance(tmp_path):
+    cell = b.iid_cell("d", "Q4_K_M", 0.8)
+    cell.traces_file = "alignment-1.traces.npz"
+    save_profile(b.alignment_profile([cell]), tmp_path / "alignment-1.json")
+    (tmp_path / "alignment-1.traces.npz").write_bytes(b"npz bytes")
+    inputs = collect_inputs(tmp_path)
+    (traces,) = [f for f in inputs.files if f.kind == "alignment traces"]
+    assert traces.sha256 == hashlib.sha256(b"npz bytes").hexdigest() and traces.size_bytes == 9
