@@ -190,6 +190,13 @@ def print_device(report: dict) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 
 
+def _input_warnings(inputs) -> list[str]:
+    """Profiles cut short by Ctrl-C still count, but the reader should know."""
+    files = [*inputs.drafting, inputs.alignment, inputs.verification]
+    return [f"{path} was interrupted: its sweep is incomplete" for path, p in files
+            if p.interrupted]  # fmt: skip
+
+
 def recommend(options: RecommendOptions) -> tuple[dict, Path]:
     """Search every profiled device and write recommendations.yaml / .json; returns the report."""
     if options.flags not in ("new", "old"):
@@ -218,9 +225,12 @@ def recommend(options: RecommendOptions) -> tuple[dict, Path]:
         "constraints": vars(limits),
         "devices": devices,
         "devices_without_alignment": skipped,
+        "input_warnings": _input_warnings(inputs),
     }
     for device in devices:
         print_device(device)
+    for warning in report["input_warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     for name in skipped:
         console.print(f"[yellow]skipped[/yellow] {name}: no drafted cell has alignment data")
     out_dir = Path(options.out_dir or options.results)

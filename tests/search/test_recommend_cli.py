@@ -119,3 +119,17 @@ def test_vllm_config_and_its_caveats():
         "method": "draft_model", "model": "/m/d", "num_speculative_tokens": 5}  # fmt: skip
     notes = vllm_notes("/m/d.gguf", 0.5)
     assert any("confidence threshold" in n for n in notes) and any("GGUF" in n for n in notes)
+
+
+def test_interrupted_profile_is_flagged(results, tmp_path):
+    from configspec.profiles.alignment import AlignmentProfile
+    from configspec.profiles.io import load_profile
+
+    path = results / "alignment-1.json"
+    profile = load_profile(path, AlignmentProfile)
+    profile.interrupted = True
+    save_profile(profile, path)
+    done = run_cli("recommend", "--results", str(results), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    report = json.loads((results / "recommendations.json").read_text())
+    assert report["input_warnings"] == [f"{path} was interrupted: its sweep is incomplete"]
