@@ -139,7 +139,12 @@ def _save_traces(out: Path, states: list[_CellState]) -> None:
 
 
 def chat_tokens(target: Runner, prompt: Prompt) -> list[int]:
-    text = target.chat_prompt([m.model_dump() for m in prompt.messages])
+    try:
+        text = target.chat_prompt([m.model_dump() for m in prompt.messages])
+    except NotImplementedError as exc:
+        raise ConfigspecError(
+            f"the {target.backend} runner cannot apply a chat template yet, so it cannot align"
+        ) from exc
     return target.tokenize(text, add_special=True)
 
 

@@ -134,3 +134,14 @@ def test_cli_help_and_one_line_errors(tmp_path):
     assert "p.jsonl:1: not valid JSON" in _one_line_error(run_cli("align", "--prompts", str(bad)))
     assert "--taus" in _one_line_error(run_cli("align", "--taus", "0.5,2"))
     assert "not-a-model" in _one_line_error(run_cli("align", "--drafts", "not-a-model"))
+
+
+def test_runner_without_chat_template_is_a_clear_error():
+    from configspec.alignment.sweep import chat_tokens
+    from configspec.runners.base import Runner
+
+    class NoTemplate(FakeRunner):
+        chat_prompt = Runner.chat_prompt  # the interface's default: not implemented
+
+    with pytest.raises(ConfigspecError, match="cannot apply a chat template"):
+        chat_tokens(NoTemplate(lambda prefix: np.zeros(V), V), load_prompts()[0])
