@@ -1,0 +1,172 @@
+"""verify-latency: timing K+1-token target calls per K, context and batch size, with energy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from configspec.profiles.environment import Environment
+from configspec.profiles.io import load_profile, save_profile
+from configspec.profiles.verification import VerificationProfile
+from configspec.profiling.verification import (
+    VerifyLatencySettings,
+    energy_window_calls,
+    measure_verification,
+)
+from configspec.runners import open_runner
+from device_profilers.estimate import EstimatedMeter, PowerEstimate
+from tests.runners.tiny_models import build_pair
+from tests.test_cli import run_cli
+
+ACTIVE_W = 10.0
+
+
+def new_profile(runner) -> VerificationProfile:
+    return VerificationProfile(
+        environment=Environment.capture("test", 1, runner.backend, runner.backend_version),
+        target="tiny", target_quant="F32", target_sha256="0" * 64, repetitions=3,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def tiny_runner(tmp_path_factory):
+    target_dir, _ = build_pair(tmp_path_factory.mktemp("tiny"))
+    runner = open_runner("transformers", target_dir, threads=1, n_ctx=128, n_seq_max=4)
+    yield runner
+    runner.close()
+
+
+@pytest.fixture
+def meter():
+    return EstimatedMeter(PowerEstimate(2.0, ACTIVE_W, "estimated:user", "test wattage"))
+
+
+def test_profile_has_every_point_with_raw_samples(tiny_runner, meter, tmp_path):
+    settings = VerifyLatencySettings(ks=(0, 1, 4), contexts=(8, 32), batch_sizes=(1, 2, 4),
+                                     repetitions=3)  # fmt: skip
+    profile = new_profile(tiny_runner)
+    out = tmp_path / "verification-x.json"
+    saves = []
+
+    def save():
+        saves.append(len(profile.points))
+        save_profile(profile, out)
+
+    measure_verification(tiny_runner, profile, settings, meter, save=save)
+    keys = [(p.context_tokens, p.batch, p.k) for p in profile.points]
+    assert keys == settings.points()
+    assert saves == [3 * (i + 1) for i in range(6)]  # after every (context, batch) group
+    for p in profile.points:
+        lat = p.latency_s
+        assert lat.n == 3 == len(lat.samples) and all(s > 0 for s in lat.samples)
+        assert lat.min <= lat.mean <= lat.max
+        # an estimated meter: energy per call = its active power x the window's duration,
+        # which spans the timed call and the rollback after it
+        assert p.power_source == "estimated:user"
+        assert p.energy_j.mean >= ACTIVE_W * lat.mean * 0.999
+        assert p.energy_j.mean <= ACTIVE_W * (lat.mean + 0.05)
+        assert p.calls_per_energy_window == 1
+    loaded = load_profile(out, VerificationProfile)
+    assert loaded.points == profile.points and not loaded.interrupted
+    assert tiny_runner.n_past == 0  # left clean
+
+
+def test_more_tokens_cost_more_time(tiny_runner, meter):
+    """Scoring 4 sequences x 33 tokens must take longer than 1 sequence x 1 token."""
+    settings = VerifyLatencySettings(ks=(0, 32), contexts=(16,), batch_sizes=(1, 4),
+                                     repetitions=5)  # fmt: skip
+    profile = new_profile(tiny_runner)
+    measure_verification(tiny_runner, profile, settings, meter)
+    by_key = {(p.batch, p.k): p.latency_s.min for p in profile.points}
+    assert by_key[(4, 32)] > by_key[(1, 0)]
+
+
+def test_batches_beyond_the_backend_are_skipped_with_a_warning(tiny_runner, meter):
+    settings = VerifyLatencySettings(ks=(0,), contexts=(8,), batch_sizes=(1, 8), repetitions=1)
+    profile = new_profile(tiny_runner)
+    measure_verification(tiny_runner, profile, settings, meter)
+    assert [p.batch for p in profile.points] == [1]
+    assert any("batch sizes [8] skipped" in w for w in profile.warnings)
+
+
+def test_ctrl_c_keeps_the_points_measured(tiny_runner, meter, tmp_path):
+    settings = VerifyLatencySettings(ks=(0, 1), contexts=(8, 16), batch_sizes=(1, 2),
+                                     repetitions=2)  # fmt: skip
+    profile = new_profile(tiny_runner)
+    out = tmp_path / "verification-int.json"
+    calls = {"n": 0}
+    real = tiny_runner.forward_batch
+
+    def flaky(token_lists, all_logits=False):
+        calls["n"] += 1
+        if calls["n"] == 20:  # inside the second (context, batch) group
+            raise KeyboardInterrupt
+        return real(token_lists, all_logits)
+
+    tiny_runner.forward_batch = flaky
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            measure_verification(tiny_runner, profile, settings, meter,
+                                 save=lambda: save_profile(profile, out))  # fmt: skip
+    finally:
+        del tiny_runner.forward_batch
+    saved = load_profile(out, VerificationProfile)
+    assert saved.interrupted
+    assert 2 <= len(saved.points) < len(settings.points())
+    assert tiny_runner.n_past == 0
+
+
+def test_energy_windows_span_the_meter_period():
+    class Slow(EstimatedMeter):
+        sampling_period_s = 0.1
+
+    slow = Slow(PowerEstimate(1.0, 5.0, "estimated:user", "x"))
+    assert energy_window_calls(slow, 0.02) == 10
+    assert energy_window_calls(slow, 0.5) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--target", "qwen2.5-coder-0.5b"], "is a draft"),
+        (["--target", "nope"], "nope"),
+        (["--contexts", "12,abc"], "--contexts takes integers"),
+        (["--batch-sizes", "0,2"], "--batch-sizes"),
+    ],
+)
+def test_cli_errors_are_one_line(args, message):
+    result = run_cli("verify-latency", *args)
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
+
+
+def test_cli_help():
+    result = run_cli("verify-latency", "--help")
+    assert result.returncode == 0 and "--batch-sizes" in result.stdout
+
+
+@pytest.mark.real_model
+def test_real_verification_profile_on_the_demo_draft(demo_draft_path, test_threads, tmp_path):
+    """llama.cpp, several sequences per call: positive, labelled, consistent numbers."""
+    from device_profilers import detect_meter
+
+    meter, _ = detect_meter(threads=test_threads)
+    settings = VerifyLatencySettings(ks=(0, 3), contexts=(8, 24), batch_sizes=(1, 2),
+                                     repetitions=2)  # fmt: skip
+    runner = open_runner("llama_cpp", demo_draft_path, threads=test_threads,
+                         n_ctx=settings.n_ctx, n_seq_max=2)  # fmt: skip
+    try:
+        profile = new_profile(runner)
+        out = tmp_path / "verification-real.json"
+        measure_verification(runner, profile, settings, meter,
+                             save=lambda: save_profile(profile, out))  # fmt: skip
+    finally:
+        runner.close()
+    data = json.loads(out.read_text())
+    assert data["kind"] == "verification" and len(data["points"]) == 8
+    for p in load_profile(out, VerificationProfile).points:
+        assert p.latency_s.n == 2 and 0 < p.latency_s.mean < 60
+        assert p.energy_j.mean > 0
+        assert p.power_source.startswith(("measured:", "estimated:"))
