@@ -20,6 +20,9 @@ class DecodeAtContext(BaseModel):
     energy_j_per_token: Summary  # one sample per repetition
     power_w: Summary  # mean power during each repetition's decode window
     power_source: str  # measured:<meter> or estimated:<basis>
+    window_s: list[float] = Field(default_factory=list)  # each energy window's length
+    zones_power_w: dict[str, float] = Field(default_factory=dict)  # mean per rail/zone/GPU
+    short_windows: int = 0  # windows shorter than the meter's update period (unreliable energy)
 
 
 class Prefill(BaseModel):
@@ -56,9 +59,12 @@ class PowerInfo(BaseModel):
     source: str
     basis: str | None = None
     sampling_period_s: float
-    idle_power_w: float
+    idle_power_w: float  # draw while the device waits for verification (process asleep)
     idle_source: str
     meters_skipped: dict[str, str] = Field(default_factory=dict)
+    idle_duration_s: float | None = None  # how long idle power was measured
+    sampling_rate_hz: float | None = None  # 1 / sampling_period_s; None for an estimate
+    metadata: dict[str, str] = Field(default_factory=dict)  # scope, nvpmodel power mode, GPUs
 
 
 class DeviceProfile(BaseModel):

@@ -77,30 +77,42 @@ def time_decode(
         runner.forward(prompt)
     timed_decode(runner, first, settings.warmup_tokens)
     runner.rollback(len(prompt))
-    steps, rates, energy_per_token, power = [], [], [], []
+    steps, rates, energy_per_token, power, windows, zones = [], [], [], [], [], []
     source = meter.source
+    errors_before = getattr(meter, "errors", 0)
     for _ in range(settings.repetitions):
         window = meter.start_window()
         step_s = timed_decode(runner, first, settings.decode_tokens)
         reading = meter.end_window(window)
         runner.rollback(len(prompt))
-        if 0 < reading.duration_s < meter.sampling_period_s:
-            warnings.append(
-                f"decode window {reading.duration_s:.3f}s is shorter than the meter's update "
-                f"period {meter.sampling_period_s:.3f}s: raise --tokens for a reliable energy figure"
-            )
         steps.append(step_s)
         rates.append(len(step_s) / sum(step_s))
+        # Energy per drafted token: the window's energy (the whole device's draw, idle included)
+        # over the tokens decoded in it.
         energy_per_token.append(reading.energy_j / len(step_s))
         power.append(reading.mean_power_w)
+        windows.append(reading.duration_s)
+        zones.append(reading.zone_power_w())
         source = reading.source
         if on_repetition:
             on_repetition()
     runner.reset()
+    short = sum(1 for w in windows if 0 < w < meter.sampling_period_s)
+    if short:
+        warnings.append(
+            f"{short} decode window(s) of {min(windows):.3f}s at context {len(context)} are shorter "
+            f"than the {meter.name} meter's update period {meter.sampling_period_s:.3f}s, so their "
+            f"energy is unreliable: raise --tokens to at least "
+            f"{settings.decode_tokens * meter.sampling_period_s / min(windows):.0f}"
+        )
+    if (failed := getattr(meter, "errors", 0) - errors_before) > 0:
+        warnings.append(f"{failed} {meter.name} sensor read(s) failed while decoding; power was held "
+                        f"at the last reading ({getattr(meter, 'last_error', '')})")  # fmt: skip
     result = DecodeAtContext(
         context_tokens=len(context), decode_tokens=settings.decode_tokens,
         tokens_per_s=Summary.of(rates), step_s=steps,
         energy_j_per_token=Summary.of(energy_per_token), power_w=Summary.of(power),
-        power_source=source,
+        power_source=source, window_s=windows, short_windows=short,
+        zones_power_w={z: sum(d.get(z, 0.0) for d in zones) / len(zones) for z in zones[0]},
     )  # fmt: skip
     return result, warnings

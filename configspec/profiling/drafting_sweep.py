@@ -100,18 +100,25 @@ def profile_cell(
     return draft_cell, sorted(set(warnings)), version
 
 
+# Idle power (the device waiting for the server) is measured over this long; several update periods
+# of every meter we support.
+IDLE_S = 2.0
+
+
 def new_profile(
     device: str | None, threads: int, settings: DecodeSettings, meter: PowerMeter,
     skipped: dict[str, str], backend: str, backend_version: str,
 ) -> DeviceProfile:  # fmt: skip
-    idle = meter.idle_power(2.0)
+    idle = meter.idle_power(IDLE_S)
+    period = meter.sampling_period_s
     return DeviceProfile(
         environment=Environment.capture(device, threads, backend, backend_version),
         settings=Settings(threads=threads, **settings.__dict__),
         power=PowerInfo(
             source=meter.source, basis=getattr(getattr(meter, "estimate", None), "basis", None),
-            sampling_period_s=meter.sampling_period_s, idle_power_w=idle.mean_power_w,
-            idle_source=idle.source, meters_skipped=skipped,
+            sampling_period_s=period, idle_power_w=idle.mean_power_w,
+            idle_source=idle.source, meters_skipped=skipped, idle_duration_s=idle.duration_s,
+            sampling_rate_hz=1 / period if period > 0 else None, metadata=meter.metadata(),
         ),
     )  # fmt: skip
 
