@@ -33,6 +33,10 @@ def print_profile(profile: DeviceProfile) -> None:
     p = profile.power
     console.print(f"idle power {p.idle_power_w:.2f} W ({p.idle_source})"
                   + (f"; basis: {p.basis}" if p.basis else ""))  # fmt: skip
+    if p.sampling_rate_hz:
+        console.print(f"power meter {p.source} sampled at {p.sampling_rate_hz:g} Hz; "
+                      + "; ".join(f"{k}: {v}" for k, v in p.metadata.items()),
+                      highlight=False, markup=False)  # fmt: skip
     for warning in profile.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
