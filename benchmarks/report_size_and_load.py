@@ -30,6 +30,15 @@ from configspec.report.build import write_report  # noqa: E402
 from configspec.report.collect import collect_inputs  # noqa: E402
 from tests.report.browser import open_report  # noqa: E402
 
+# Diagnostic copy only (the measured page is untouched): time plotly.js's evaluation and each
+# Plotly.newPlot call, to say where the load time goes.
+TIMING_HOOK = (
+    "<script>window.benchPlotlyReadyMs = performance.now(); var benchNewPlot = Plotly.newPlot;"
+    "window.benchFigureMs = {}; Plotly.newPlot = function () { var t = performance.now();"
+    " var r = benchNewPlot.apply(this, arguments);"
+    " window.benchFigureMs[arguments[0]] = performance.now() - t; return r; };</script></head>"
+)
+BREAKDOWN_JS = "return {plotly: window.benchPlotlyReadyMs, figures: window.benchFigureMs};"
 SIZE_TARGET_BYTES = 10 * 10**6
 LOAD_TARGET_S = 3.0
 
@@ -80,6 +89,9 @@ def main() -> None:
             if r.console_errors or r.rendered_ms is None:
                 raise SystemExit(f"page did not render cleanly: {r.console_errors}")
         rendered_s = [r.rendered_ms / 1000 for r in readings]
+        timed = page.with_name("timed.html")
+        timed.write_text(page.read_text().replace("</script></head>", "</script>" + TIMING_HOOK, 1))
+        breakdown = [open_report(timed, extra_js=BREAKDOWN_JS) for _ in range(args.repeats)]
         wall_s = [r.wall_s for r in readings]
         print(f"drafting profiles: {', '.join(real)}")
         print(f"filled with fixtures: {', '.join(filled) if filled else 'nothing'}")
@@ -93,6 +105,13 @@ def main() -> None:
               f"{'PASS' if statistics.median(rendered_s) < LOAD_TARGET_S else 'FAIL'}")  # fmt: skip
         print(f"driver.get() -> all figures drawn, from outside: median "
               f"{statistics.median(wall_s):.2f} s")  # fmt: skip
+        plotly_s = statistics.median(b.extra["plotly"] / 1000 for b in breakdown)
+        figures = breakdown[0].extra["figures"]
+        per_figure = {k: statistics.median(b.extra["figures"][k] / 1000 for b in breakdown)
+                      for k in figures}  # fmt: skip
+        print(f"where the time goes (median of {args.repeats} instrumented cold opens): "
+              f"plotly.js evaluated at {plotly_s:.2f} s; Plotly.newPlot per figure: "
+              + ", ".join(f"{k} {v:.2f} s" for k, v in per_figure.items()))  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -49,6 +49,7 @@ class PageReading:
     rendered_ms: float | None  # navigation start -> every figure drawn (the page's own marker)
     wall_s: float  # driver.get() -> all figures drawn, seen from outside
     screenshot: Path | None
+    extra: object = None  # what `extra_js` returned, for diagnostics
 
 
 def have_chromium() -> bool:
@@ -70,7 +71,9 @@ def _driver(user_data_dir: str):
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 
-def open_report(path: Path, screenshot: Path | None = None, timeout_s: float = 30.0) -> PageReading:
+def open_report(
+    path: Path, screenshot: Path | None = None, timeout_s: float = 30.0, extra_js: str = ""
+) -> PageReading:
     profile_dir = tempfile.mkdtemp(prefix="configspec-chromium-")
     driver = _driver(profile_dir)
     try:
@@ -91,6 +94,7 @@ def open_report(path: Path, screenshot: Path | None = None, timeout_s: float = 3
             "var t = document.getElementById('recommendations-table');"
             "return t ? t.querySelectorAll('tbody tr').length : null;"
         )
+        extra = driver.execute_script(extra_js) if extra_js else None
         resources = driver.execute_script(
             "return performance.getEntriesByType('resource').map(function (e) { return e.name; });"
         )
@@ -105,7 +109,7 @@ def open_report(path: Path, screenshot: Path | None = None, timeout_s: float = 3
             time.sleep(0.3)
             driver.save_screenshot(str(screenshot))
         return PageReading(
-            errors, plots, int(divs), rows, resources, rendered_ms, wall_s, screenshot
+            errors, plots, int(divs), rows, resources, rendered_ms, wall_s, screenshot, extra
         )
     finally:
         driver.quit()
