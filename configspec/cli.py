@@ -238,7 +238,7 @@ def compare(
 @baseline_app.command("update")
 def baseline_update(
     profile: Path = typer.Argument(..., help="The profile to promote."),
-    to: Path = typer.Option(None, help="Default: results/baselines/<kind>-<device>.json."),
+    to: Path = typer.Option(None, help="Default: results/baselines/<device>-<kind>.json."),
 ) -> None:
     """Check a profile and copy it atomically to the committed baseline."""
     from configspec.compare.command import update_baseline

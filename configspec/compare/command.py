@@ -68,7 +68,8 @@ def run_compare(
 
 
 def default_baseline_path(kind: str, device: str) -> Path:
-    return BASELINE_DIR / f"{kind}-{device}.json"
+    # not "<kind>-*.json": recommend picks up results/**/<kind>-*.json as fresh profiles
+    return BASELINE_DIR / f"{device}-{kind}.json"
 
 
 def update_baseline(profile: Path, to: Path | None = None) -> Path:

@@ -188,7 +188,7 @@ def test_baseline_update_copies_byte_for_byte_to_the_default_path(cli, drafting_
     base, _, _ = drafting_files
     result = cli("baseline", "update", str(base), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    promoted = tmp_path / "results" / "baselines" / "drafting-edge.json"
+    promoted = tmp_path / "results" / "baselines" / "edge-drafting.json"
     assert promoted.read_bytes() == base.read_bytes()
     assert os.stat(promoted).st_mode & 0o044  # readable by others: it is committed
     assert not [p for p in promoted.parent.iterdir() if p.name.startswith(".")]  # no temp left
