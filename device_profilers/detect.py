@@ -91,6 +91,9 @@ def _detect_sensors(factories: list[MeterFactory]) -> tuple[PowerMeter | None, d
         except MeterUnavailable as exc:
             skipped[factory.name] = str(exc)
             continue
+        except Exception as exc:  # noqa: BLE001 - a broken driver must not stop the profile
+            skipped[factory.name] = f"unexpected {type(exc).__name__} while opening: {exc}"
+            continue
         if factory.whole_device:
             for part in parts:
                 part.close()

@@ -100,7 +100,10 @@ def find_ina3221_channels(sysfs_root: Path) -> dict[str, tuple[str, Path, Path |
         # JetPack 5+: hwmon/hwmonN/inK_label, inK_input (mV), currK_input (mA)
         for label in sorted(device.glob("hwmon/hwmon*/in*_label")):
             number = label.name[2:].split("_")[0]
-            rail = label.read_text().strip()
+            try:
+                rail = label.read_text().strip()
+            except OSError:
+                continue
             # "NC" channels are not connected; channel 7 is the sum of shunt voltages, not a rail.
             if rail.startswith("NC") or number == "7":
                 continue
@@ -164,7 +167,12 @@ def open_jetson_meter(
 ) -> PowerMeter:  # fmt: skip
     """jtop when its service runs, else the INA3221 sysfs files; MeterUnavailable with both reasons."""
     try:
-        jetson = (jtop_factory or _default_jtop_factory)()
+        try:
+            jetson = (jtop_factory or _default_jtop_factory)()
+        except MeterUnavailable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever jtop raises, the sysfs files remain
+            raise MeterUnavailable(f"jtop failed to start ({exc}); {ENABLE_JTOP}") from exc
         try:
             jetson.start()  # raises JtopException when the jtop service is not running
         except Exception as exc:  # noqa: BLE001 - jtop raises its own JtopException

@@ -19,7 +19,7 @@ from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
 from configspec.sources.cache import file_sha256
 from configspec.sources.resolve import model_file
-from device_profilers.base import PowerMeter
+from device_profilers.base import MeterUnavailable, PowerMeter
 
 
 @dataclass(frozen=True)
@@ -144,4 +144,9 @@ def run_sweep(
         if profile.cells:
             save_profile(profile, out)
         raise
+    except MeterUnavailable as exc:  # the sensor went away mid-sweep: keep what was measured
+        profile.interrupted = True
+        if profile.cells:
+            save_profile(profile, out)
+        raise ConfigspecError(f"power meter failed while profiling: {exc}") from exc
     return profile

@@ -136,3 +136,13 @@ class TestCombinedContract(PowerMeterContract):
         meter = CombinedMeter(parts).start()
         yield MeterRig(meter, power_w=55.0)
         meter.close()
+
+
+def test_an_unexpected_error_in_a_factory_is_reported_not_raised(tmp_path: Path) -> None:
+    def broken():
+        raise OSError(5, "Input/output error")
+
+    factories = [MeterFactory("jetson", broken, True, ""), rapl_factory(tmp_path)]
+    meter, skipped = detect_meter(factories=factories)
+    assert meter.source == "measured:rapl"
+    assert skipped["jetson"].startswith("unexpected OSError while opening")

@@ -99,3 +99,13 @@ def test_unknown_power_mode_when_nvpmodel_is_missing(tmp_path: Path) -> None:
     meter = JetsonIna3221Meter(make_ina3221_hwmon_tree(tmp_path, ORIN_RAILS), run=missing)
     assert meter.metadata()["nvpmodel"] == "unknown"
     meter.close()
+
+
+def test_jtop_constructor_failure_falls_back_to_sysfs(tmp_path: Path) -> None:
+    def crashing_jtop():
+        raise RuntimeError("jtop socket version mismatch")
+
+    sys_root = make_ina3221_hwmon_tree(tmp_path, ORIN_RAILS)
+    meter = open_jetson_meter(crashing_jtop, sysfs_root=sys_root, run=nvpmodel_runner())
+    assert meter.source == "measured:jetson-ina3221"
+    meter.close()
