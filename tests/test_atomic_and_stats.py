@@ -46,3 +46,13 @@ def test_summary_of_one_and_none():
     assert Summary.of([5.0]).ci95_low == 5.0
     with pytest.raises(ValueError):
         Summary.of([])
+
+
+def test_atomic_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    path = tmp_path / "r.json"
+    write_json_atomic(path, {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask

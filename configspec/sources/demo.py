@@ -79,6 +79,7 @@ def assemble_parts(
     digest = hashlib.sha256()
     written = 0
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.fchmod(fd, 0o644)  # mkstemp makes 0600; a model file is an ordinary, readable file
     try:
         with os.fdopen(fd, "wb") as out:
             for part in parts:
