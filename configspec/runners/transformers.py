@@ -81,6 +81,26 @@ class TransformersRunner(Runner):
     def detokenize(self, tokens: list[int]) -> str:
         return self.tokenizer.decode(tokens, skip_special_tokens=False)
 
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        """Render with the checkpoint's own chat template (tokenizer.apply_chat_template)."""
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise ConfigspecError(
+                f"{self.path.name} has no chat template; use a chat (instruct) checkpoint"
+            )
+        try:
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        except Exception as exc:  # jinja2 template errors of many kinds; all mean "bad messages"
+            raise ConfigspecError(f"chat template of {self.path.name} failed: {exc}") from exc
+
+    def stop_tokens(self) -> frozenset[int]:
+        """The tokenizer's EOS plus the generation config's eos_token_id (one id or a list)."""
+        ids = {self.tokenizer.eos_token_id}
+        eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        ids |= set(eos) if isinstance(eos, list | tuple) else {eos}
+        return frozenset(int(i) for i in ids if i is not None)
+
     def _run(self, ids: list[list[int]], all_logits: bool) -> np.ndarray:
         """One forward over a [B, L] block appended at n_past; logits [B, L or 1, V] float32."""
         torch = self._torch

@@ -45,6 +45,12 @@ def test_backend_identity(tiny_target):
     assert tiny_target.max_sequences == 4
 
 
+def test_chat_template_and_stop_tokens(tiny_target):
+    text = tiny_target.chat_prompt([{"role": "user", "content": "hi"}])
+    assert text == "u:hi\na:"
+    assert tiny_target.tokenize("!", add_special=False)[0] in tiny_target.stop_tokens()
+
+
 def test_not_a_model_is_a_configspec_error(tmp_path):
     (tmp_path / "weights.bin").write_bytes(b"\0")
     with pytest.raises(ConfigspecError, match="neither a transformers checkpoint"):

@@ -9,6 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 ALPHABET = "abcdefghijklmnopqrstuvwxyz .,:;!?\n"
+CHAT_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'][0] }}:{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}a:{% endif %}"
+)
 
 
 def save_tokenizer(folder: Path) -> None:
@@ -21,8 +25,9 @@ def save_tokenizer(folder: Path) -> None:
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
     tok.decoder = decoders.Fuse()  # characters back into text, spaces kept
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", clean_up_tokenization_spaces=False
+        tokenizer_object=tok, unk_token="<unk>", eos_token="!", clean_up_tokenization_spaces=False
     )
+    fast.chat_template = CHAT_TEMPLATE
     fast.save_pretrained(folder)
 
 
