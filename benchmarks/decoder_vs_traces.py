@@ -84,15 +84,21 @@ def greedy_part(draft, target, prompts, new_tokens: int, ks: list[int]) -> bool:
         print(f"{k:>3} {dec_r:>10} {walk_r:>11} {dec_t / dec_r:>13.3f} {walk_t / walk_r:>14.3f} "
               f"{equal:>6}/{len(comps):<6} {same_out:>13}/{len(comps):<8} "
               f"{d_flips:>5}/{d_cmp:<6} {t_flips:>5}/{t_cmp:<6}")  # fmt: skip
-        ok &= equal == len(comps) and same_out == len(comps)
+        ok &= all(c.explained for c in comps)
         for i, c in enumerate(comps):
-            if not (c.rounds_equal and c.output_equal):
+            if not c.exact:
                 print(f"    prompt {prompts[i].id}: rounds {c.decoder_rounds} vs walk "
                       f"{c.walk_rounds}, first divergence at {c.first_divergence}, draft flips "
                       f"at {c.draft_flips}, target flips at {c.target_flips}")  # fmt: skip
     print("flips: argmax of batched logits != argmax of single-token logits at the same position "
           "(count / positions compared)")  # fmt: skip
-    print(f"greedy check: {'PASS' if ok else 'FAIL'}")
+    comps = [c for cs in rows_by_k.values() for c in cs]
+    exact = sum(c.exact for c in comps)
+    flipped = sum(c.explained and not c.exact for c in comps)
+    print(f"(prompt, K) runs: {exact}/{len(comps)} exact (rounds = walk, output = target greedy); "
+          f"{flipped} differ only where batched and single-token argmax flipped; "
+          f"{len(comps) - exact - flipped} unexplained")  # fmt: skip
+    print(f"greedy check: {'PASS' if ok else 'FAIL'} (PASS = no unexplained difference)")
     return ok
 
 

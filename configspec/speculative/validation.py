@@ -39,6 +39,22 @@ class GreedyComparison:
     def rounds_equal(self) -> bool:
         return self.decoder_rounds == self.walk_rounds and self.decoder_tokens == self.walk_tokens
 
+    @property
+    def exact(self) -> bool:
+        """The decoder did exactly what the trace predicts and wrote the target's greedy output."""
+        return self.rounds_equal and self.output_equal
+
+    @property
+    def explained(self) -> bool:
+        """Any difference is due to an argmax flip between batched and single-token logits: the
+        output diverges exactly where a verification row flipped, or (same output) the rounds
+        differ where a draft proposal flipped."""
+        if self.exact:
+            return True
+        if not self.output_equal:
+            return self.first_divergence in self.target_flips
+        return bool(self.draft_flips)
+
 
 def compare_greedy(
     result: SpecResult, reference: list[int], trace_draft_argmax: np.ndarray

@@ -70,3 +70,19 @@ def test_a_target_whose_batched_calls_flip_is_caught():
     c = compare_greedy(result, reference, argmax)
     assert not c.output_equal
     assert c.target_flips and c.target_flips[0] == c.first_divergence
+
+
+def test_explained_classification():
+    from configspec.speculative.validation import GreedyComparison
+
+    base = dict(k=2, decoder_rounds=5, walk_rounds=5, decoder_tokens=9, walk_tokens=9)
+    assert GreedyComparison(**base, output_equal=True, first_divergence=None).exact
+    flipped = GreedyComparison(**base, output_equal=False, first_divergence=4, target_flips=[4])
+    assert flipped.explained and not flipped.exact
+    odd = GreedyComparison(**base, output_equal=False, first_divergence=4, target_flips=[2])
+    assert not odd.explained
+    moved = dict(base, walk_rounds=6)
+    assert GreedyComparison(
+        **moved, output_equal=True, first_divergence=None, draft_flips=[3]
+    ).explained
+    assert not GreedyComparison(**moved, output_equal=True, first_divergence=None).explained
