@@ -155,4 +155,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    sys.stdout.reconfigure(line_buffering=True)  # rows appear as measured, even when redirected
     main()
