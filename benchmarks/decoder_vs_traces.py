@@ -63,6 +63,11 @@ def greedy_part(draft, target, prompts, new_tokens: int, ks: list[int]) -> bool:
                 tokens, DecodeConfig(k=k, max_new_tokens=new_tokens, stop_tokens=stops)
             )
             rows_by_k[k].append(compare_greedy(result, reference, trace_argmax))
+        done = ", ".join(
+            f"K={k}: {rows_by_k[k][-1].decoder_rounds}/{rows_by_k[k][-1].walk_rounds} rounds"
+            for k in ks
+        )
+        print(f"  {prompt.id}: {len(reference)} tokens; decoder/walk {done}", flush=True)
     print(f"\nGREEDY: {len(prompts)} prompts x up to {new_tokens} new tokens "
           f"({time.perf_counter() - t0:.0f} s)")  # fmt: skip
     header = (f"{'K':>3} {'rounds dec':>10} {'rounds walk':>11} {'tok/round dec':>13} "
