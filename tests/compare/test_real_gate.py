@@ -1,0 +1,62 @@
+"""The gate on real profiles of the demo draft: honest repeats pass, a genuine slowdown fails.
+
+The slowdown is real: the same model file profiled with 1 thread instead of 2, then relabelled as
+the 2-thread setting, so it matches the baseline's cell. Both checks use CI_TOLERANCE, the
+tolerance .ci/run uses on shared machines. Measurements assume nothing else saturates the CPU
+(as in CI): llama.cpp's threads spin-wait, so an oversubscribed CPU can make 2 threads slower
+than 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from configspec.compare.command import compare_files
+from configspec.compare.result import Thresholds
+from configspec.profiling.profile_command import profile_drafts
+from tests.conftest import ROOT
+
+CI_TOLERANCE = 0.25  # keep equal to --tolerance in .ci/run
+SMALL = dict(repetitions=5, tokens=32, contexts=(16,), prefill_tokens=64)
+
+
+def _profile(out: Path, threads: int) -> Path:
+    profile_drafts(ROOT / "models.yaml", ["qwen2.5-coder-0.5b"], ["Q4_K_M"], threads,
+                   SMALL["repetitions"], SMALL["tokens"], SMALL["contexts"],
+                   SMALL["prefill_tokens"], "compare-test", out)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def real_profiles(tmp_path_factory, demo_draft_path):
+    folder = tmp_path_factory.mktemp("real-gate")
+    honest_a = _profile(folder / "a.json", threads=2)
+    honest_b = _profile(folder / "b.json", threads=2)
+    slow = _profile(folder / "one-thread.json", threads=1)
+    relabelled = json.loads(slow.read_text())
+    relabelled["settings"]["threads"] = relabelled["environment"]["threads"] = 2
+    slow_as_two = folder / "one-thread-as-two.json"
+    slow_as_two.write_text(json.dumps(relabelled))
+    return honest_a, honest_b, slow_as_two
+
+
+@pytest.mark.real_model
+def test_honest_repeat_profiles_pass(real_profiles):
+    honest_a, honest_b, _ = real_profiles
+    result = compare_files(honest_a, honest_b, Thresholds(tolerance=CI_TOLERANCE))
+    assert result.compared == 2  # decode and prefill of the one cell
+    assert result.exit_code == 0, [(r.metric, r.ratio, r.p_value) for r in result.rows]
+
+
+@pytest.mark.real_model
+def test_a_genuine_slowdown_of_the_same_cell_fails(real_profiles):
+    honest_a, _, slow_as_two = real_profiles
+    result = compare_files(honest_a, slow_as_two, Thresholds(tolerance=CI_TOLERANCE))
+    assert result.compared == 2  # the relabelled profile matches the same cell
+    decode = next(r for r in result.rows if r.metric.startswith("decode"))
+    assert decode.status == "regression", (decode.ratio, decode.p_value)
+    assert decode.ratio < 1 - CI_TOLERANCE and decode.p_value < 0.05
+    assert result.exit_code == 1
