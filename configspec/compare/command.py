@@ -53,15 +53,15 @@ def run_compare(
     console.print(terminal_table(result))
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
-    if markdown:
-        write_markdown(result, markdown)
-    if junit:
-        write_junit(result, junit)
-    if result.compared == 0:
+    if result.compared == 0:  # before writing: a report must not read "pass" here
         raise ConfigspecError(
             f"no cell of {current} matches {baseline} (device, model file, quantization and "
             f"settings must agree); profile the same cells or promote a new baseline"
         )
+    if markdown:
+        write_markdown(result, markdown)
+    if junit:
+        write_junit(result, junit)
     style = "bold red" if result.exit_code else "bold green"
     console.print(f"[{style}]{summary_line(result)}[/]", highlight=False)
     return result.exit_code

@@ -125,9 +125,11 @@ def test_exit_2_when_nothing_matches(cli, drafting_files, tmp_path):
     base, _, _ = drafting_files
     other = save_profile(b.drafting_profile([b.draft_cell(30, seed=2)], device="other-device"),
                          tmp_path / "other.json")  # fmt: skip
-    result = cli("compare", str(base), str(other))
+    md = tmp_path / "summary.md"
+    result = cli("compare", str(base), str(other), "--markdown", str(md))
     assert result.returncode == 2
     assert "no cell of" in result.stderr
+    assert not md.exists()  # no report that could read "pass"
 
 
 def test_exit_2_on_a_bad_tolerance(cli, drafting_files):
