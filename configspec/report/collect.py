@@ -76,13 +76,23 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+# Reference profiles for the regression gate (committed baselines, CI's fresh copies) are not
+# results of this deployment: a report over results/ leaves them out.
+GATE_FOLDERS = ("baselines", "ci")
+
+
 def _candidates(results_dir: Path) -> list[Path]:
-    """JSON files under the folder, skipping hidden ones (atomic writes' temporary files)."""
+    """JSON files under the folder, skipping hidden ones (atomic writes' temporary files) and the
+    regression gate's folders."""
     return sorted(
         p
         for p in results_dir.rglob("*.json")
         if p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(results_dir).parts)
+        and not any(
+            part.startswith(".") or part in GATE_FOLDERS
+            for part in p.relative_to(results_dir).parent.parts
+        )
+        and not p.name.startswith(".")
     )
 
 
