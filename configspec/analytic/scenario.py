@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from configspec.errors import ConfigspecError
+from configspec.yaml_config import load_yaml_model
 
 SCENARIO_SCHEMA_VERSION = 1
 DEFAULT_SCENARIO = Path("scenario.yaml")
@@ -127,16 +127,6 @@ class Scenario(_Strict):
         return EdgeDevice.model_validate(merged)
 
 
-def _first_error(path: Path, error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(p) for p in first["loc"]) or "top level"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown key (check the spelling; see docs/recommend.md 'scenario file')"
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{path}: {where}: {message}{more}"
-
-
 def load_scenario(path: Path | None = None) -> Scenario:
     """Read a scenario file; None or a missing default file gives the documented defaults."""
     if path is None:
@@ -146,19 +136,7 @@ def load_scenario(path: Path | None = None) -> Scenario:
     path = Path(path)
     if not path.is_file():
         raise ConfigspecError(f"scenario file {path} not found; pass --scenario PATH")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigspecError(
-            f"{path}:{where} is not valid YAML: {exc.__class__.__name__}"
-        ) from exc
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigspecError(f"{path}: expected a mapping of scenario settings")
-    try:
-        return Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigspecError(_first_error(path, exc)) from exc
+    return load_yaml_model(
+        path, Scenario, expected="a mapping of scenario settings",
+        docs_hint="docs/recommend.md 'scenario file'", empty_ok=True,
+    )  # fmt: skip
