@@ -8,7 +8,6 @@ teacher-forced pass each, and every cell's figures are updated and the files rew
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from configspec.alignment.traces import (
 from configspec.atomic_io import atomic_open
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
+from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
 from configspec.profiling.drafting_sweep import Cell
 from configspec.registry.schema import ModelEntry, Registry
@@ -61,8 +61,7 @@ class AlignOptions:
 
 
 def default_output(device: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("results") / device / f"alignment-{stamp}.json"
+    return profile_path(device, "alignment")
 
 
 def traces_path(out: Path) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import TypeVar
@@ -46,3 +47,9 @@ def load_profile(path: Path, model: type[P]) -> P:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigspecError(f"{path}: invalid profile at {where}: {first['msg']}") from exc
+
+
+def default_output(device: str, kind: str) -> Path:
+    """results/<device>/<kind>-<local date>.json: `recommend` finds profiles by this pattern."""
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("results") / device / f"{kind}-{stamp}.json"

@@ -5,7 +5,6 @@ The file is rewritten (atomically) after every cell, so Ctrl-C or a crash keeps 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 from configspec.errors import ConfigspecError
 from configspec.profiles.drafting import DeviceProfile, DraftCell, PowerInfo, Settings
 from configspec.profiles.environment import Environment
+from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
 from configspec.profiling.drafting import DecodeSettings, profile_tokens, time_decode, time_prefill
 from configspec.registry.schema import ModelEntry, Registry
@@ -60,8 +60,7 @@ def select_cells(
 
 
 def default_output(device: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("results") / device / f"drafting-{stamp}.json"
+    return profile_path(device, "drafting")
 
 
 def profile_cell(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from rich.table import Table
 
 from configspec.errors import ConfigspecError
 from configspec.profiles.environment import Environment
+from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
 from configspec.profiles.verification import VerificationProfile, VerifySettings
 from configspec.profiling.verification import (
@@ -52,8 +52,7 @@ def pick_target(registry: Registry, name: str | None) -> ModelEntry:
 
 
 def default_output(device: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("results") / device / f"verification-{stamp}.json"
+    return profile_path(device, "verification")
 
 
 def check_settings(settings: VerifyLatencySettings) -> None:
