@@ -25,6 +25,7 @@ from configspec.report.html import (
     TableBlock,
     bullet_list,
     paragraph,
+    plotly_js_version,
     render_page,
 )
 
@@ -89,9 +90,9 @@ def _drafting(inputs: ReportInputs) -> Section:
         return s
     for p in profiles:
         dev = _slug(p.environment.device)
-        s.blocks.append(FigureBlock(f"throughput-{dev}", f.bar_figure(d.throughput_chart(p))))
-        s.blocks.append(FigureBlock(f"prefill-{dev}", f.bar_figure(d.prefill_chart(p))))
-        s.blocks.append(FigureBlock(f"energy-{dev}", f.bar_figure(d.energy_chart(p))))
+        s.blocks.append(FigureBlock(f"throughput-{dev}", f.means_figure(d.throughput_chart(p))))
+        s.blocks.append(FigureBlock(f"prefill-{dev}", f.means_figure(d.prefill_chart(p))))
+        s.blocks.append(FigureBlock(f"energy-{dev}", f.means_figure(d.energy_chart(p))))
     s.blocks.append(TableBlock(d.draft_cell_table(profiles), "cell-table", "Measured values"))
     return s
 
@@ -135,7 +136,10 @@ def _model(view: ModelView) -> tuple[Section, Section]:
         pareto.blocks.append(FigureBlock(f"pareto-2d-{dev}", f.pareto_2d_figure(data),
             "Every configuration (grey: dominated; blue: on the 3-objective Pareto front). "
             "Red markers: the recommended picks. Hover a point for its configuration."))  # fmt: skip
-        pareto.blocks.append(FigureBlock(f"pareto-3d-{dev}", f.pareto_3d_figure(data)))
+        pareto.blocks.append(FigureBlock(
+            f"pareto-3d-{dev}", f.pareto_3d_figure(data),
+            "The 3-D view is drawn when asked (WebGL; one at a time on the page).",
+            on_demand=f"Show the 3-D view for {device} (drag to rotate)"))  # fmt: skip
     return vs_k, pareto
 
 
@@ -162,7 +166,8 @@ def _provenance(inputs: ReportInputs, generated_utc: str) -> Section:
     s = Section("provenance", "Provenance")
     s.blocks.append(paragraph(
         f"Report generated {generated_utc} by configspec {configspec.__version__} with plotly "
-        f"{plotly.__version__} on Python {platform.python_version()}."
+        f"{plotly.__version__} (page: plotly.js {plotly_js_version()}, gl3d bundle) on Python "
+        f"{platform.python_version()}."
     ))  # fmt: skip
     s.blocks.append(TableBlock(d.provenance_table(inputs.files), "provenance-table", "Input files"))
     models = d.model_file_table([p for _, p in inputs.drafting], [p for _, p in inputs.alignment])

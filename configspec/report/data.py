@@ -100,7 +100,7 @@ class BarSeries:
     err_minus: list[float]  # y - ci95_low
     err_plus: list[float]  # ci95_high - y
     n: list[int]
-    estimated: list[bool]  # bars drawn hatched and labelled as estimates
+    estimated: list[bool]  # drawn as open markers and labelled as estimates
 
 
 @dataclass(frozen=True)
@@ -174,7 +174,7 @@ def energy_chart(profile: DeviceProfile) -> BarChart:
     return BarChart(
         title=f"Energy per drafted token on {profile.environment.device} ({label})",
         y_title="J per drafted token", series=series,
-        note=f"power source: {', '.join(sources)}; hatched bars are ESTIMATES, not measurements",
+        note=f"power source: {', '.join(sources)}; open markers are ESTIMATES, not measurements",
     )  # fmt: skip
 
 

@@ -36,20 +36,24 @@ def _colours(groups: list[str]) -> dict[str, str]:
     return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(dict.fromkeys(groups))}
 
 
-def bar_figure(chart: BarChart) -> go.Figure:
+def means_figure(chart: BarChart) -> go.Figure:
+    """Means with 95% error bars, one dot per category and series (side by side, like grouped
+    bars, but a dot: the bundle embedded in the page has scatter, not bar). Open markers: ESTIMATE."""
     fig = go.Figure()
     for i, s in enumerate(chart.series):
         colour = PALETTE[i % len(PALETTE)]
-        fig.add_bar(
-            name=s.name, x=s.x, y=s.y, marker_color=colour,
-            marker_pattern_shape=["/" if e else "" for e in s.estimated],
+        fig.add_scatter(
+            name=s.name, x=s.x, y=s.y, mode="markers",
+            marker={"color": colour, "size": 11, "line": {"width": 2, "color": colour},
+                    "symbol": ["circle-open" if e else "circle" for e in s.estimated]},
             error_y={"type": "data", "symmetric": False, "array": s.err_plus,
-                     "arrayminus": s.err_minus, "thickness": 1.5},
+                     "arrayminus": s.err_minus, "thickness": 1.5, "width": 6},
             customdata=[[n, "ESTIMATE" if e else "measured"] for n, e in zip(s.n, s.estimated, strict=True)],
             hovertemplate="%{x}<br>%{y:.3g} (+%{error_y.array:.2g} / -%{error_y.arrayminus:.2g}, "
                           "95% CI)<br>n=%{customdata[0]}, %{customdata[1]}<extra>" + s.name + "</extra>",
         )  # fmt: skip
-    _layout(fig, chart.title, barmode="group", yaxis_title=chart.y_title)
+    _layout(fig, chart.title, scattermode="group", scattergap=0.5, yaxis_title=chart.y_title,
+            yaxis_rangemode="tozero")  # fmt: skip
     if chart.note:
         fig.add_annotation(text=chart.note, xref="paper", yref="paper", x=0, y=1.0, yanchor="bottom",
                            showarrow=False, font={"size": 11, "color": "#555"}, align="left")  # fmt: skip

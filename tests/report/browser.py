@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -39,6 +39,21 @@ return Array.from(document.querySelectorAll('.js-plotly-plot')).map(function (d)
 """
 
 
+# Press every on-demand figure's button in turn; read each view once drawn (one is drawn at a time).
+ON_DEMAND_IDS_JS = """
+return Array.from(document.querySelectorAll('button.draw-on-demand')).map(function (b) {
+  return b.getAttribute('data-figure'); });
+"""
+ON_DEMAND_READ_JS = """
+var d = document.getElementById(arguments[0]), ms = window.configspecOnDemandMs[arguments[0]];
+if (ms === undefined) return null;
+var points = 0;
+(d.data || []).forEach(function (t) { points += (t.x || []).length; });
+return {id: d.id, ms: ms, traces: (d.data || []).length, points: points,
+        gl: !!d.querySelector('canvas'), svg: !!d.querySelector('svg.main-svg')};
+"""
+
+
 @dataclass
 class PageReading:
     console_errors: list[str]
@@ -50,6 +65,7 @@ class PageReading:
     wall_s: float  # driver.get() -> all figures drawn, seen from outside
     screenshot: Path | None
     extra: object = None  # what `extra_js` returned, for diagnostics
+    on_demand: list[dict] = field(default_factory=list)  # per on-demand figure, once pressed
 
 
 def have_chromium() -> bool:
@@ -71,8 +87,24 @@ def _driver(user_data_dir: str):
     return webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
 
 
+def _draw_on_demand(driver, timeout_s: float) -> list[dict]:
+    readings = []
+    for ident in driver.execute_script(ON_DEMAND_IDS_JS):
+        driver.find_element("css selector", f'button[data-figure="{ident}"]').click()
+        start, reading = time.perf_counter(), None
+        while reading is None and time.perf_counter() - start < timeout_s:
+            time.sleep(0.02)
+            reading = driver.execute_script(ON_DEMAND_READ_JS, ident)
+        readings.append(reading or {"id": ident, "ms": None})
+    return readings
+
+
 def open_report(
-    path: Path, screenshot: Path | None = None, timeout_s: float = 30.0, extra_js: str = ""
+    path: Path,
+    screenshot: Path | None = None,
+    timeout_s: float = 30.0,
+    extra_js: str = "",
+    draw_on_demand: bool = False,
 ) -> PageReading:
     profile_dir = tempfile.mkdtemp(prefix="configspec-chromium-")
     driver = _driver(profile_dir)
@@ -95,6 +127,7 @@ def open_report(
             "return t ? t.querySelectorAll('tbody tr').length : null;"
         )
         extra = driver.execute_script(extra_js) if extra_js else None
+        on_demand = _draw_on_demand(driver, timeout_s) if draw_on_demand else []
         resources = driver.execute_script(
             "return performance.getEntriesByType('resource').map(function (e) { return e.name; });"
         )
@@ -109,7 +142,16 @@ def open_report(
             time.sleep(0.3)
             driver.save_screenshot(str(screenshot))
         return PageReading(
-            errors, plots, int(divs), rows, resources, rendered_ms, wall_s, screenshot, extra
+            errors,
+            plots,
+            int(divs),
+            rows,
+            resources,
+            rendered_ms,
+            wall_s,
+            screenshot,
+            extra,
+            on_demand,
         )
     finally:
         driver.quit()

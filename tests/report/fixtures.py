@@ -35,14 +35,17 @@ def cell_with_spread(
     )  # fmt: skip
 
 
-def full_results(root: Path, recommend: bool = True) -> Path:
-    """results/ with a drafting, an alignment and a verification profile (and recommendations
-    written by the real `configspec recommend` code over them)."""
-    cells = [
-        cell_with_spread("Q4_K_M", [30.0, 33.0, 36.0]),
-        cell_with_spread("Q8_0", [22.0, 25.0, 24.0]),
-    ]
-    save_profile(b.drafting_profile(cells), root / "edge-a" / "drafting-1.json")
+def full_results(root: Path, recommend: bool = True, devices: int = 1) -> Path:
+    """results/ with a drafting profile per device (edge-a, edge-b, ...; each a little slower than
+    the one before), an alignment and a verification profile (and recommendations written by the
+    real `configspec recommend` code over them)."""
+    for i in range(devices):
+        name = "edge-" + "abcdefghijklmnopqrstuvwxyz"[i]
+        cells = [
+            cell_with_spread("Q4_K_M", [v * (1 - 0.03 * i) for v in (30.0, 33.0, 36.0)]),
+            cell_with_spread("Q8_0", [v * (1 - 0.03 * i) for v in (22.0, 25.0, 24.0)]),
+        ]
+        save_profile(b.drafting_profile(cells, device=name), root / name / "drafting-1.json")
     alignment = b.alignment_profile(
         [b.iid_cell("d", "Q4_K_M", 0.8, taus=(0.3, 0.6)), b.iid_cell("d", "Q8_0", 0.85)]
     )

@@ -32,12 +32,26 @@ def test_full_report_renders_in_chromium(tmp_path):
     results = full_results(tmp_path / "results")
     page = write_report(results, "browser", reports_dir=tmp_path / "reports")
     shot = ARTIFACTS / "full-report.png"
-    reading = open_report(page, screenshot=shot)
-    _assert_rendered(reading, 8)
-    assert any(p["id"].startswith("pareto-3d") and p["gl"] for p in reading.plots)
+    reading = open_report(page, screenshot=shot, draw_on_demand=True)
+    _assert_rendered(reading, 7)  # the 3-D view waits for its button
+    [view] = reading.on_demand
+    assert view["id"] == "pareto-3d-edge-a" and view["gl"], view
+    assert view["traces"] > 0 and view["points"] > 0, view
     assert reading.recommendations_rows == 4  # one device x four picks
     assert shot.stat().st_size > 50_000
     assert pixel_std(shot) > 20  # a blank page is one colour (std 0)
+
+
+def test_many_devices_every_figure_draws_and_every_3d_view_opens(tmp_path):
+    """More 3-D views than Chromium's 16 WebGL contexts per page: drawn one at a time, all open."""
+    devices = 17
+    results = full_results(tmp_path / "results", devices=devices)
+    page = write_report(results, "many", reports_dir=tmp_path / "reports")
+    reading = open_report(page, timeout_s=60.0, draw_on_demand=True)
+    _assert_rendered(reading, 5 * devices + 2)  # 3 drafting, vs-K, 2-D Pareto; 2 alignment
+    assert len(reading.on_demand) == devices
+    for view in reading.on_demand:
+        assert view["ms"] is not None and view["gl"] and view["points"] > 0, view
 
 
 def test_partial_report_renders_and_says_what_is_missing(tmp_path):

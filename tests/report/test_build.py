@@ -7,13 +7,14 @@ import json
 import re
 
 import pytest
-from plotly.offline import get_plotlyjs
+from plotly.offline import get_plotlyjs_version
 
 from configspec.errors import ConfigspecError
 from configspec.profiles.io import save_profile
 from configspec.report.build import RECOMMENDATIONS_TABLE_ID, build, write_report
 from configspec.report.collect import collect_inputs
 from configspec.report.configurations import model_view
+from configspec.report.html import FigureBlock, plotly_js, plotly_js_version, render_figure
 from tests.analytic import builders as b
 from tests.report.fixtures import full_results
 from tests.test_cli import run_cli
@@ -79,9 +80,9 @@ def test_full_report_structure(tmp_path):
     assert report.missing == []
     html = report.html
     # plotly.js exactly once, inline; no external script or CDN
-    assert html.count(get_plotlyjs()) == 1
+    assert html.count(plotly_js()) == 1
     assert not re.search(r"<script[^>]+src=", html)
-    outside_library = html.replace(get_plotlyjs(), "")
+    outside_library = html.replace(plotly_js(), "")
     assert "cdn.plot.ly" not in outside_library and "https://" not in outside_library
     for div_id in ids:
         assert f'id="{div_id}"' in html
@@ -89,6 +90,28 @@ def test_full_report_structure(tmp_path):
     assert 'class="badge estimated"' in html and "ESTIMATE" in html
     assert "recorded in the recommendations file" in html
     assert html.count("sha256") >= 1 and "drafting-1.json" in html
+
+
+def test_the_page_embeds_the_small_bundle_of_the_plotly_js_that_plotly_writes_for():
+    assert len(plotly_js()) < 2_000_000  # the gl3d partial bundle, not the 4.8 MB full one
+    assert plotly_js_version() == get_plotlyjs_version()
+
+
+def test_a_trace_type_outside_the_bundle_is_an_error_not_a_blank_figure():
+    import plotly.graph_objects as go
+
+    with pytest.raises(ValueError, match="bar"):
+        render_figure(FigureBlock("b", go.Figure(go.Bar(x=[1], y=[2]))))
+
+
+def test_on_demand_figure_waits_for_its_button_and_cannot_end_its_script_early():
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Scatter3d(x=[1], y=[2], z=[3], text=["</script><b>x"]))
+    html = render_figure(FigureBlock("v", fig, on_demand="Show"))
+    assert 'class="draw-on-demand" data-figure="v">Show</button>' in html
+    assert "plotly-graph-div" not in html  # not drawn, so not counted as a figure on load
+    assert html.count("</script>") == 1  # the text's own "</script>" is escaped inside the JSON
 
 
 def test_model_view_marks_what_recommend_wrote(tmp_path):
