@@ -19,8 +19,8 @@ from configspec.profiles.environment import Environment
 from configspec.profiles.io import load_profile
 from configspec.profiling.drafting_sweep import select_cells
 from configspec.registry import load_registry
-from tests.alignment.fakes import FakeRunner, hashed_logits, sometimes_agreeing
 from tests.conftest import ROOT
+from tests.fakes import FakeRunner, agreeing_draft, hashed_logits
 from tests.test_cli import run_cli
 
 V = 64
@@ -38,7 +38,7 @@ def fake_models(monkeypatch):
             return FakeRunner(target_fn, V, stops=frozenset({0}))
         if made["draft_kind"] == "other-tokenizer":
             return FakeRunner(target_fn, V + 1000)
-        return FakeRunner(sometimes_agreeing(target_fn, 2, V), V)
+        return FakeRunner(agreeing_draft(target_fn, 2, V, agree_every=3, peak=3.0), V)
 
     monkeypatch.setattr(sweep, "open_runner", open_runner)
     monkeypatch.setattr(sweep, "model_file", lambda model, quant: Path(f"/{model.name}-{quant}"))

@@ -10,7 +10,7 @@ import pytest
 
 from configspec.alignment.tokenizers import check_same_tokenizer
 from configspec.errors import ConfigspecError
-from tests.alignment.fakes import FakeRunner
+from tests.fakes import FakeRunner
 
 
 def _fake(n_vocab: int, offset: int = 0, text_vocab: int | None = None) -> FakeRunner:

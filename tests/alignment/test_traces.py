@@ -18,7 +18,7 @@ from configspec.alignment.traces import (
     unpack_traces,
 )
 from configspec.alignment.walk import greedy_walk, threshold_walk, total
-from tests.alignment.fakes import FakeRunner, hashed_logits, sometimes_agreeing
+from tests.fakes import FakeRunner, agreeing_draft, hashed_logits
 
 V = 40
 
@@ -76,7 +76,7 @@ def test_sample_token_is_seeded_and_follows_the_distribution():
 
 
 def test_generate_greedy_follows_argmax_and_stops_after_a_stop_token():
-    fn = hashed_logits(1, V)
+    fn = hashed_logits(1, V, peak=3.0)
     target = FakeRunner(fn, V)
     prompt = [3, 4, 5]
     cont = generate(target, prompt, 12, 0.0)
@@ -103,7 +103,7 @@ def test_generate_sampled_is_reproducible_per_prompt_id():
 
 
 def test_draft_logits_row_t_predicts_token_t():
-    fn = hashed_logits(5, V)
+    fn = hashed_logits(5, V, peak=3.0)
     draft = FakeRunner(fn, V)
     prompt = [7, 8, 9, 10]
     conts = [np.array([1, 2, 3]), np.array([4, 5, 6, 7, 8])]
@@ -139,8 +139,8 @@ def _greedy_decoder_rounds(target_fn, draft_fn, prompt, n, k):
 
 @pytest.mark.parametrize("k", [1, 2, 4, 8])
 def test_greedy_walk_of_the_trace_equals_a_real_greedy_decoder(k):
-    target_fn = hashed_logits(11, V)
-    draft_fn = sometimes_agreeing(target_fn, 12, V)
+    target_fn = hashed_logits(11, V, peak=3.0)
+    draft_fn = agreeing_draft(target_fn, 12, V, agree_every=3, peak=3.0)
     target, draft = FakeRunner(target_fn, V), FakeRunner(draft_fn, V)
     prompt, n = [1, 2, 3], 30
     cont = generate(target, prompt, n, 0.0)

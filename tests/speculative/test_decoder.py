@@ -10,16 +10,16 @@ from scipy import stats
 from configspec.errors import ConfigspecError
 from configspec.speculative import DecodeConfig, SpeculativeDecoder, target_only
 from configspec.speculative.sampling import max_probability, softmax
-from tests.speculative.fakes import FunctionRunner, agreeing_draft, hashed_logits, table_logits
+from tests.fakes import FakeRunner, agreeing_draft, hashed_logits, table_logits
 
 V = 40
 PROMPT = [3, 1, 4, 1, 5]
 
 
 def pair(n_ctx: int = 4096, agree_every: int = 4):
-    target_fn = hashed_logits(11, V)
-    target = FunctionRunner(target_fn, V, n_ctx)
-    draft = FunctionRunner(agreeing_draft(target_fn, 23, V, agree_every), V, n_ctx)
+    target_fn = hashed_logits(11, V, peak=4.0)
+    target = FakeRunner(target_fn, V, n_ctx=n_ctx)
+    draft = FakeRunner(agreeing_draft(target_fn, 23, V, agree_every, peak=4.0), V, n_ctx=n_ctx)
     return draft, target
 
 
@@ -116,8 +116,8 @@ def test_draft_forward_calls_count_one_per_drafted_token():
 def test_confidence_threshold_stops_before_unsure_tokens():
     table_q = np.random.default_rng(5).dirichlet(np.full(6, 0.6), size=6)
     table_p = np.random.default_rng(6).dirichlet(np.full(6, 0.6), size=6)
-    draft = FunctionRunner(table_logits(table_q), 6)
-    target = FunctionRunner(table_logits(table_p), 6)
+    draft = FakeRunner(table_logits(table_q), 6)
+    target = FakeRunner(table_logits(table_p), 6)
     tau = 0.5
     result = SpeculativeDecoder(draft, target).generate(
         [0, 1], DecodeConfig(k=5, tau=tau, max_new_tokens=120)
@@ -166,8 +166,8 @@ def test_rejection_sampling_reproduces_the_target_distribution(temperature):
     n = 5
     table_p = np.random.default_rng(1).dirichlet(np.ones(n), size=n)
     table_q = np.random.default_rng(2).dirichlet(np.ones(n), size=n)
-    draft = FunctionRunner(table_logits(table_q), n, n_ctx=20_000)
-    target = FunctionRunner(table_logits(table_p), n, n_ctx=20_000)
+    draft = FakeRunner(table_logits(table_q), n, n_ctx=20_000)
+    target = FakeRunner(table_logits(table_p), n, n_ctx=20_000)
     config = DecodeConfig(k=3, temperature=temperature, seed=1234, max_new_tokens=12_000)
     result = SpeculativeDecoder(draft, target).generate([0], config)
     counts = _transition_counts([0, *result.tokens], n)

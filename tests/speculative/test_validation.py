@@ -6,7 +6,7 @@ import numpy as np
 
 from configspec.speculative import DecodeConfig, SpeculativeDecoder, target_only
 from configspec.speculative.validation import compare_greedy
-from tests.speculative.fakes import FunctionRunner
+from tests.fakes import FakeRunner
 from tests.speculative.test_decoder import PROMPT, V, pair
 
 
@@ -55,7 +55,7 @@ def test_a_target_whose_batched_calls_flip_is_caught():
     argmax = _trace_argmax(draft, reference)
     fn = target.next_logits
 
-    class Skewed(FunctionRunner):
+    class Skewed(FakeRunner):
         def forward(self, tokens, all_logits=False):
             out = super().forward(tokens, all_logits)
             if len(tokens) > 1 and self.n_past > len(PROMPT) + 10:  # batched rows, later on

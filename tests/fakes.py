@@ -1,5 +1,10 @@
-"""Faithful fakes of the Runner interface: the next-token logits are a pure function of the tokens
-in the cache, so a cache that holds the wrong tokens (a rollback bug) changes the output."""
+"""A faithful fake of the Runner interface, shared by the alignment and decoder tests.
+
+The next-token logits are a pure function of the tokens in the cache, so a wrong prefill, a
+rollback bug or an off-by-one changes the output. Token ids and text map one to one (ord/chr),
+optionally shifted (`vocab_offset`: another tokenizer) or folded into fewer ids (`text_vocab`:
+a padded vocabulary).
+"""
 
 from __future__ import annotations
 
@@ -10,28 +15,39 @@ import numpy as np
 from configspec.runners.base import Runner
 
 
-class FunctionRunner(Runner):
+class FakeRunner(Runner):
     """logits after a prefix = `next_logits(prefix)`; the cache is the list of fed tokens."""
 
     backend = "fake"
     backend_version = "0"
 
     def __init__(
-        self, next_logits: Callable[[tuple[int, ...]], np.ndarray], n_vocab: int, n_ctx: int = 4096
-    ):
+        self, next_logits: Callable[[tuple[int, ...]], np.ndarray], n_vocab: int,
+        vocab_offset: int = 0, stops: frozenset[int] = frozenset(), n_ctx: int = 4096,
+        text_vocab: int | None = None,
+    ):  # fmt: skip
         self.next_logits = next_logits
         self.n_vocab = n_vocab
         self.n_ctx = n_ctx
+        self.vocab_offset = vocab_offset  # shifts token ids: a different tokenizer
+        self.stops = stops
+        self.text_vocab = text_vocab or n_vocab  # ids text maps to (< n_vocab: padded vocabulary)
         self.cache: list[int] = []
         self.n_past = 0
         self.calls = 0
         self.tokens_forwarded = 0
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
-        return [ord(c) % self.n_vocab for c in text]
+        return [(ord(c) + self.vocab_offset) % self.text_vocab for c in text]
 
     def detokenize(self, tokens: list[int]) -> str:
-        return " ".join(map(str, tokens))
+        return "".join(chr((t - self.vocab_offset) % self.text_vocab) for t in tokens)
+
+    def chat_prompt(self, messages: list[dict[str, str]]) -> str:
+        return "".join(f"<{m['role']}>{m['content']}" for m in messages) + "<assistant>"
+
+    def stop_tokens(self) -> frozenset[int]:
+        return self.stops
 
     def forward(self, tokens: list[int], all_logits: bool = False) -> np.ndarray:
         assert tokens, "forward() needs at least one token"
@@ -51,8 +67,9 @@ class FunctionRunner(Runner):
         self.n_past = n_past
 
 
-def hashed_logits(seed: int, n_vocab: int, peak: float = 4.0):
-    """A deterministic 'model': pseudo-random logits seeded by a hash of the whole prefix."""
+def hashed_logits(seed: int, n_vocab: int, peak: float):
+    """A deterministic 'model': pseudo-random logits seeded by the whole prefix (ints only, so
+    hash() is reproducible); one token gets `peak` more, the larger the more confident."""
 
     def fn(prefix: tuple[int, ...]) -> np.ndarray:
         rng = np.random.default_rng(abs(hash((seed, prefix))) % (2**63))
@@ -63,12 +80,13 @@ def hashed_logits(seed: int, n_vocab: int, peak: float = 4.0):
     return fn
 
 
-def agreeing_draft(target_fn, seed: int, n_vocab: int, agree_every: int = 4):
-    """A draft that copies the target on most prefixes and guesses on every `agree_every`-th."""
-    own = hashed_logits(seed, n_vocab)
+def agreeing_draft(target_fn, seed: int, n_vocab: int, agree_every: int, peak: float):
+    """A draft that copies the target except on about one prefix in `agree_every`, where it
+    guesses with its own hashed logits."""
+    own = hashed_logits(seed, n_vocab, peak)
 
     def fn(prefix: tuple[int, ...]) -> np.ndarray:
-        if abs(hash((seed, 7919, prefix))) % agree_every == 0:  # ints only: reproducible hash
+        if abs(hash((seed, 7919, prefix))) % agree_every == 0:
             return own(prefix)
         return target_fn(prefix)
 
