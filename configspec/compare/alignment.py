@@ -15,13 +15,13 @@ Two rules:
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from configspec.compare.common import (
     environment_notes,
-    index_by,
     interrupted_notes,
-    match,
+    pair_up,
     unmatched_row,
 )  # fmt: skip
 from configspec.compare.result import Comparison, Row, Thresholds
@@ -129,9 +129,8 @@ def compare_alignment(
     baseline_path: str = "BASELINE", current_path: str = "CURRENT",
 ) -> Comparison:  # fmt: skip
     result = Comparison("alignment", baseline_path, current_path, thresholds)
-    base_cells = index_by(baseline.cells, lambda c: _cell_key(baseline, c), "BASELINE", "cells")
-    cur_cells = index_by(current.cells, lambda c: _cell_key(current, c), "CURRENT", "cells")
-    for _, b, c in match(base_cells, cur_cells):
+    for _, b, c in pair_up(baseline.cells, current.cells, partial(_cell_key, baseline), "cells",
+                           partial(_cell_key, current)):  # fmt: skip
         if b is None or c is None:
             result.rows.append(unmatched_row(_label(b or c), in_baseline=c is None))
             continue

@@ -39,6 +39,15 @@ def match(
             yield k, None, item
 
 
+def pair_up(
+    baseline: Iterable[T], current: Iterable[T], key: Callable[[T], Hashable], what: str,
+    current_key: Callable[[T], Hashable] | None = None,
+) -> Iterator[tuple[Hashable, T | None, T | None]]:  # fmt: skip
+    """Index both sides by key (`current_key` when the current side's key differs), then match."""
+    return match(index_by(baseline, key, "BASELINE", what),
+                 index_by(current, current_key or key, "CURRENT", what))  # fmt: skip
+
+
 def unmatched_row(cell: str, in_baseline: bool) -> Row:
     if in_baseline:
         return Row(cell=cell, metric="(cell)", status="only_baseline",

@@ -7,12 +7,13 @@ per-repetition tokens/s (the repetition is the independent unit; steps within on
 
 from __future__ import annotations
 
+from functools import partial
+
 from configspec.compare.common import (
     environment_notes,
-    index_by,
     interrupted_notes,
     is_measured,
-    match,
+    pair_up,
     speed_row,
     unmatched_row,
 )  # fmt: skip
@@ -32,9 +33,9 @@ def _label(profile: DeviceProfile, cell: DraftCell) -> str:
 def _cell_rows(label: str, base: DraftCell, cur: DraftCell, thresholds: Thresholds) -> list[Row]:
     rows: list[Row] = []
     key = lambda d: (d.context_tokens, d.decode_tokens)  # noqa: E731
-    base_points = index_by(base.decode, key, "BASELINE", f"decode points in {label}")
-    cur_points = index_by(cur.decode, key, "CURRENT", f"decode points in {label}")
-    for (context, tokens), b, c in match(base_points, cur_points):
+    for (context, tokens), b, c in pair_up(
+        base.decode, cur.decode, key, f"decode points in {label}"
+    ):
         where = f"{label}, context {context}, {tokens} tokens"
         if b is None or c is None:
             rows.append(unmatched_row(where, in_baseline=c is None))
@@ -62,10 +63,9 @@ def compare_drafting(
     baseline_path: str = "BASELINE", current_path: str = "CURRENT",
 ) -> Comparison:  # fmt: skip
     result = Comparison("drafting", baseline_path, current_path, thresholds)
-    base_cells = index_by(baseline.cells, lambda c: _cell_key(baseline, c), "BASELINE", "cells")
-    cur_cells = index_by(current.cells, lambda c: _cell_key(current, c), "CURRENT", "cells")
     estimated = False
-    for _, b, c in match(base_cells, cur_cells):
+    for _, b, c in pair_up(baseline.cells, current.cells, partial(_cell_key, baseline), "cells",
+                           partial(_cell_key, current)):  # fmt: skip
         if b is None or c is None:
             profile, cell = (baseline, b) if c is None else (current, c)
             result.rows.append(unmatched_row(_label(profile, cell), in_baseline=c is None))

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from configspec.compare.common import (
     environment_notes,
-    index_by,
     interrupted_notes,
     is_measured,
-    match,
+    pair_up,
     speed_row,
     unmatched_row,
 )  # fmt: skip
@@ -43,10 +42,8 @@ def compare_verification(
         return result
     label = _label(baseline)
     key = lambda p: (p.k, p.batch, p.context_tokens)  # noqa: E731
-    base_points = index_by(baseline.points, key, "BASELINE", "points")
-    cur_points = index_by(current.points, key, "CURRENT", "points")
     estimated = False
-    for (k, batch, context), b, c in match(base_points, cur_points):
+    for (k, batch, context), b, c in pair_up(baseline.points, current.points, key, "points"):
         where = f"K={k} batch {batch} ctx {context}"
         if b is None or c is None:
             result.rows.append(unmatched_row(f"{label}, {where}", in_baseline=c is None))
