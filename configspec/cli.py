@@ -181,7 +181,9 @@ def recommend(
     method: str = typer.Option("exact", help="exact (enumerate all) or optuna."),
     objective: str = typer.Option("all", help="optuna: all (NSGA-II) or goodput|cost|energy."),
     sampler: str = typer.Option("nsga2", help="optuna, all objectives: nsga2 or tpe (MOTPE)."),
-    trials: int = typer.Option(None, min=1, help="optuna trials per device (default 10%)."),
+    evaluations: int = typer.Option(
+        None, min=1, help="optuna: configurations evaluated per device (default 10%, >= 50)."
+    ),
     storage: str = typer.Option(None, help="optuna storage: RDB URL or journal file path."),
     seed: int = typer.Option(0, help="optuna sampler seed."),
     llama_cpp_flags: str = typer.Option("new", help="new (--spec-draft-*) or old (--draft-*)."),
@@ -195,7 +197,7 @@ def recommend(
         results=results, drafting=drafting or None, alignment=alignment,
         verification=verification, scenario=scenario, min_goodput=min_goodput,
         max_joules_per_token=max_joules_per_token, max_cost=max_cost, method=method,
-        objective=objective, sampler=sampler, trials=trials, storage=storage, seed=seed,
+        objective=objective, sampler=sampler, evaluations=evaluations, storage=storage, seed=seed,
         flags=llama_cpp_flags, out_dir=out_dir,
     ))  # fmt: skip
 

@@ -27,6 +27,10 @@ from configspec.recommend.settings import (
 from configspec.search.exact import DeviceResult, Limits, enumerate_device
 from configspec.search.space import build_spaces
 
+# Optuna: a suggestion already evaluated costs nothing, so trials may exceed the budget of
+# evaluations; this caps them (a small space may never yield its last configurations).
+TRIALS_PER_EVALUATION = 5
+
 PICK_TITLES = {"goodput": "best goodput", "cost": "best cost", "energy": "best energy",
                "balanced": "balanced (knee)"}  # fmt: skip
 
@@ -44,7 +48,7 @@ class RecommendOptions:
     method: str = "exact"
     objective: str = "all"
     sampler: str = "nsga2"
-    trials: int | None = None
+    evaluations: int | None = None  # optuna: distinct configurations per device
     storage: str | None = None
     seed: int | None = 0
     flags: str = "new"
@@ -73,12 +77,14 @@ def _search(spaces, limits: Limits, weights: np.ndarray, options: RecommendOptio
 
     results = []
     for space in spaces:
-        trials = options.trials or min(len(space), max(50, math.ceil(0.1 * len(space))))
-        with step_progress(f"optuna on {space.device}", trials) as bar:
+        budget = min(len(space), options.evaluations or max(50, math.ceil(0.1 * len(space))))
+        with step_progress(f"optuna on {space.device}", budget) as bar:
             advance = bar[0]  # the first element advances the bar
-            results.append(search_device(space, limits, weights, trials, options.storage,
-                                         options.objective, options.seed, on_trial=advance,
-                                         sampler_name=options.sampler))  # fmt: skip
+            results.append(search_device(
+                space, limits, weights, TRIALS_PER_EVALUATION * budget, options.storage,
+                options.objective, options.seed, on_evaluation=advance,
+                sampler_name=options.sampler, max_evaluations=budget,
+            ))  # fmt: skip
     return results
 
 

@@ -85,10 +85,14 @@ class _Snapper:
 def search_device(
     space: Space, limits: Limits, weights: np.ndarray, trials: int, storage=None,
     objective: str = "all", seed: int | None = 0, study_prefix: str = "configspec",
-    on_trial: Callable[[], None] | None = None, sampler_name: str = "nsga2",
-    population_size: int = 50,
+    on_evaluation: Callable[[], None] | None = None, sampler_name: str = "nsga2",
+    population_size: int = 50, max_evaluations: int | None = None,
 ) -> DeviceResult:  # fmt: skip
-    """Run `trials` more trials on the device's study and summarise every row it evaluated."""
+    """Run up to `trials` more trials on the device's study and summarise every row it evaluated.
+
+    A trial that lands on a configuration already evaluated in this call reuses its metrics (no
+    evaluation). With `max_evaluations`, the search stops once that many distinct configurations
+    have been evaluated (or after `trials` trials, whichever comes first)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     snap = _Snapper(space)
     drafts = sorted(set(space.draft))
@@ -119,17 +123,23 @@ def search_device(
         if limits.max_joules_per_token is not None:
             trial.set_constraint("max_joules", joules - limits.max_joules_per_token)
 
+    evaluated: dict[int, tuple[float, float, float]] = {}
+
     def run_trial(trial: optuna.Trial):
         draft = trial.suggest_categorical("draft", drafts)
         quant = trial.suggest_categorical("quant", quants)
         row = snap(draft, quant, *suggest_policy(trial))
-        m = evaluate(space.inputs.take([row]), space.terms)
-        values = (float(m.goodput_tok_s[0]), float(m.usd_per_1m_tokens[0]),
-                  float(m.joules_per_token[0]))  # fmt: skip
+        if row not in evaluated:
+            m = evaluate(space.inputs.take([row]), space.terms)
+            evaluated[row] = (float(m.goodput_tok_s[0]), float(m.usd_per_1m_tokens[0]),
+                              float(m.joules_per_token[0]))  # fmt: skip
+            if on_evaluation:
+                on_evaluation()
+        values = evaluated[row]
         trial.set_user_attr("row", row)
         set_constraints(trial, *values)
-        if on_trial:
-            on_trial()
+        if max_evaluations is not None and len(evaluated) >= max_evaluations:
+            trial.study.stop()
         if objective == "all":
             return values
         return values[SINGLE_OBJECTIVES[objective][1]]
@@ -154,4 +164,5 @@ def search_device(
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     rows = np.array(sorted({int(t.user_attrs["row"]) for t in done}), int)
     metrics = evaluate(space.inputs.take(rows), space.terms)
-    return summarise(space, rows, metrics, limits, weights, f"optuna ({len(done)} trials)")
+    method = f"optuna ({len(done)} trials, {len(rows)} configurations evaluated)"
+    return summarise(space, rows, metrics, limits, weights, method)
