@@ -3,7 +3,10 @@
 Writes the report for a results folder (default: results/, the demo pair after `configspec run`
 or `configspec profile`), then opens it N times, each time in a fresh headless Chromium with a new
 empty profile (a cold cache, as a reader's first open), and reads the time from navigation start
-to every figure drawn (the page's own marker, `window.configspecRenderedMs`). The 3-D Pareto
+to the first screen's figures drawn (the page's own marker, `window.configspecRenderedMs`: the
+page draws a figure when it comes within a screen of the viewport), then scrolls down a screen
+at a time and reads when every figure has been drawn (`window.configspecAllDrawnMs`; this one
+includes the scrolling's pauses). The 3-D Pareto
 views are drawn when the reader presses their button (docs/report.md); after the load, each is
 pressed and the time from the press to the view drawn is printed too.
 
@@ -38,7 +41,7 @@ TIMING_HOOK = (
     "<script>window.benchPlotlyReadyMs = performance.now(); var benchNewPlot = Plotly.newPlot;"
     "window.benchFigureMs = {}; Plotly.newPlot = function () { var t = performance.now();"
     " var r = benchNewPlot.apply(this, arguments);"
-    " window.benchFigureMs[arguments[0]] = performance.now() - t; return r; };</script></head>"
+    " var d = arguments[0]; window.benchFigureMs[d.id || d] = performance.now() - t; return r; };</script></head>"
 )
 BREAKDOWN_JS = "return {plotly: window.benchPlotlyReadyMs, figures: window.benchFigureMs};"
 SIZE_TARGET_BYTES = 10 * 10**6
@@ -91,6 +94,9 @@ def main() -> None:
             if r.console_errors or r.rendered_ms is None:
                 raise SystemExit(f"page did not render cleanly: {r.console_errors}")
         rendered_s = [r.rendered_ms / 1000 for r in readings]
+        if any(r.all_drawn_ms is None for r in readings):
+            raise SystemExit("scrolling through the page did not draw every figure")
+        all_drawn_s = [r.all_drawn_ms / 1000 for r in readings]
         timed = page.with_name("timed.html")
         timed.write_text(page.read_text().replace("</script></head>", "</script>" + TIMING_HOOK, 1))
         breakdown = [open_report(timed, extra_js=BREAKDOWN_JS) for _ in range(args.repeats)]
@@ -101,10 +107,14 @@ def main() -> None:
               f"{readings[0].recommendations_rows}")  # fmt: skip
         print(f"report size: {size / 1e6:.2f} MB ({size} bytes); target < 10 MB: "
               f"{'PASS' if size < SIZE_TARGET_BYTES else 'FAIL'}")  # fmt: skip
-        print(f"navigation start -> all figures drawn, {args.repeats} cold opens (fresh Chromium "
-              f"profile each): median {statistics.median(rendered_s):.2f} s, min "
-              f"{min(rendered_s):.2f} s, max {max(rendered_s):.2f} s; target < 3 s (median): "
+        print(f"navigation start -> first screen's figures drawn ({readings[0].first_screen_figures} "
+              f"of {readings[0].figure_divs}), {args.repeats} cold opens (fresh Chromium profile "
+              f"each): median {statistics.median(rendered_s):.2f} s, min {min(rendered_s):.2f} s, "
+              f"max {max(rendered_s):.2f} s; target < 3 s (median): "
               f"{'PASS' if statistics.median(rendered_s) < LOAD_TARGET_S else 'FAIL'}")  # fmt: skip
+        print(f"navigation start -> every figure drawn, scrolling a screen at a time: median "
+              f"{statistics.median(all_drawn_s):.2f} s, min {min(all_drawn_s):.2f} s, max "
+              f"{max(all_drawn_s):.2f} s")  # fmt: skip
         on_demand = {v["id"]: [] for v in readings[0].on_demand}
         for r in readings:
             for v in r.on_demand:
@@ -114,7 +124,7 @@ def main() -> None:
         for ident, times in on_demand.items():
             print(f"button -> {ident} drawn (WebGL, on demand): median "
                   f"{statistics.median(times):.2f} s over {len(times)} opens")  # fmt: skip
-        print(f"driver.get() -> all figures drawn, from outside: median "
+        print(f"driver.get() -> first screen drawn, from outside: median "
               f"{statistics.median(wall_s):.2f} s")  # fmt: skip
         plotly_s = statistics.median(b.extra["plotly"] / 1000 for b in breakdown)
         figures = breakdown[0].extra["figures"]

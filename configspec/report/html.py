@@ -2,12 +2,14 @@
 
 No CDN, no external file: the page opens offline. The embedded plotly.js is the official "gl3d"
 partial bundle (vendor/plotly-gl3d.min.js: the scatter and scatter3d traces the report uses,
-1.7 MB instead of the full 4.8 MB bundle, which took 2 s to evaluate). Figures are converted with
-`include_plotlyjs=False` (the library is already on the page). A figure marked `on_demand` (the
+1.7 MB instead of the full 4.8 MB bundle, which took 2 s to evaluate). Each figure is embedded as
+its JSON (plotly's own `to_json`) next to an empty div. A figure marked `on_demand` (the
 WebGL 3-D views) is drawn when the reader presses its button, and only one at a time: a browser
 allows a handful of WebGL contexts per page, and each view costs about 1 s to draw in software.
-A small script at the end marks when every other figure has been drawn
-(`window.configspecRenderedMs`, from navigation start), which the tests and the load benchmark
+Every other figure is drawn when it comes within a screen of the viewport, so the first screen
+is ready as fast whatever the number of devices; a small script marks when the figures near the
+first screen, and later all figures, have been drawn (`window.configspecRenderedMs`,
+`window.configspecAllDrawnMs`, from navigation start), which the tests and the load benchmark
 read.
 """
 
@@ -21,7 +23,6 @@ from html import escape
 from importlib.resources import files
 
 import plotly.graph_objects as go
-import plotly.io as pio
 
 from configspec.report.data import Table
 
@@ -103,26 +104,21 @@ def render_figure(block: FigureBlock) -> str:
         raise ValueError(f"figure {block.div_id}: trace types {sorted(unknown)} are not in the "
                          f"embedded plotly.js bundle ({PLOTLY_BUNDLE})")  # fmt: skip
     caption = f'<p class="caption">{escape(block.caption)}</p>' if block.caption else ""
+    ident, height = escape(block.div_id), _height(block.figure)
     if block.on_demand:
-        return f'<figure class="plot">{_on_demand_div(block)}{caption}</figure>'
-    div = pio.to_html(
-        block.figure, full_html=False, include_plotlyjs=False, div_id=block.div_id,
-        config=PLOT_CONFIG, default_width="100%",
-    )  # fmt: skip
-    return f'<figure class="plot">{div}{caption}</figure>'
+        button = (f'<button type="button" class="draw-on-demand" data-figure="{ident}">'
+                  f"{escape(block.on_demand)}</button>")  # fmt: skip
+        div = f'<div id="{ident}" class="plot-on-demand" style="height:{height}px"></div>'
+        return f'<figure class="plot">{button}{div}{_spec_script(block)}{caption}</figure>'
+    div = f'<div id="{ident}" class="plotly-graph-div plot-lazy" style="height:{height}px"></div>'
+    return f'<figure class="plot">{div}{_spec_script(block)}{caption}</figure>'
 
 
-def _on_demand_div(block: FigureBlock) -> str:
-    """A button, an empty div and the figure as JSON (`</` escaped so it cannot end the script)."""
+def _spec_script(block: FigureBlock) -> str:
+    """The figure as JSON for the page's script to draw (`</` escaped: it cannot end the tag)."""
     spec = json.dumps({"figure": json.loads(block.figure.to_json()), "config": PLOT_CONFIG})
     spec = spec.replace("</", "<\\/")
-    ident = escape(block.div_id)
-    return (
-        f'<button type="button" class="draw-on-demand" data-figure="{ident}">'
-        f"{escape(block.on_demand)}</button>"
-        f'<div id="{ident}" class="plot-on-demand" style="height:{_height(block.figure)}px"></div>'
-        f'<script type="application/json" id="{ident}-spec">{spec}</script>'
-    )
+    return f'<script type="application/json" id="{escape(block.div_id)}-spec">{spec}</script>'
 
 
 def _height(figure: go.Figure) -> int:
@@ -166,21 +162,35 @@ button.draw-on-demand { font: inherit; padding: 6px 14px; margin: 4px 0; cursor:
 pre { background: #f5f5f7; padding: 8px 12px; overflow-x: auto; font-size: 0.85em; }
 """
 
+# Figures are drawn as they come within a screen of the viewport, so a page with many devices
+# opens as fast as one with a single device. window.configspecRenderedMs: navigation start ->
+# every figure near the first screen drawn; window.configspecAllDrawnMs: -> every figure drawn
+# (after the reader, or a test, has scrolled through). Read by the tests and the load benchmark.
 RENDER_MARKER_JS = """
 (function () {
-  function drawn() {
-    var divs = document.querySelectorAll('.plotly-graph-div');
-    for (var i = 0; i < divs.length; i++) {
-      var d = divs[i];
-      if (!d._fullLayout || !d.data || !d.querySelector('svg.main-svg')) return false;
-    }
-    return true;
+  var MARGIN_PX = 900;
+  var lazy = Array.prototype.slice.call(document.querySelectorAll('div.plot-lazy'));
+  function drawn(d) { return !!(d._fullLayout && d.data && d.querySelector('svg.main-svg')); }
+  function draw(d) {
+    var spec = JSON.parse(document.getElementById(d.id + '-spec').textContent);
+    Plotly.newPlot(d, spec.figure.data, spec.figure.layout, spec.config);
   }
+  var observer = new IntersectionObserver(function (entries) {
+    entries.forEach(function (e) {
+      if (e.isIntersecting) { observer.unobserve(e.target); draw(e.target); }
+    });
+  }, {rootMargin: MARGIN_PX + 'px 0px'});
+  var first = lazy.filter(function (d) {
+    return d.getBoundingClientRect().top < window.innerHeight + MARGIN_PX;
+  });
+  lazy.forEach(function (d) { observer.observe(d); });
   function tick() {
-    if (drawn()) {
+    if (window.configspecRenderedMs === undefined && first.every(drawn)) {
       window.configspecRenderedMs = performance.now();
-      document.body.setAttribute('data-plots-rendered',
-        String(document.querySelectorAll('.plotly-graph-div').length));
+      document.body.setAttribute('data-plots-rendered', String(first.length));
+    }
+    if (lazy.every(drawn)) {
+      window.configspecAllDrawnMs = performance.now();
     } else {
       requestAnimationFrame(tick);
     }

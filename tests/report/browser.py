@@ -61,8 +61,10 @@ class PageReading:
     figure_divs: int  # every .plotly-graph-div on the page, drawn or not
     recommendations_rows: int | None  # None when the table is absent
     resources: list[str]  # URLs the page fetched after loading: none for a self-contained page
-    rendered_ms: float | None  # navigation start -> every figure drawn (the page's own marker)
-    wall_s: float  # driver.get() -> all figures drawn, seen from outside
+    rendered_ms: float | None  # navigation start -> the figures near the first screen drawn
+    all_drawn_ms: float | None  # navigation start -> every figure drawn, scrolling through
+    first_screen_figures: int | None  # how many figures the first screen waited for
+    wall_s: float  # driver.get() -> the first screen drawn, seen from outside
     screenshot: Path | None
     extra: object = None  # what `extra_js` returned, for diagnostics
     on_demand: list[dict] = field(default_factory=list)  # per on-demand figure, once pressed
@@ -99,6 +101,18 @@ def _draw_on_demand(driver, timeout_s: float) -> list[dict]:
     return readings
 
 
+def _scroll_through(driver, start: float, timeout_s: float) -> float | None:
+    """Scroll down a screen at a time, as a reader would, until every figure is drawn (figures
+    are drawn as they come near the viewport); the page's time of the last one, or None."""
+    while time.perf_counter() - start < timeout_s:
+        done = driver.execute_script("return window.configspecAllDrawnMs || null;")
+        if done is not None:
+            return done
+        driver.execute_script("window.scrollBy(0, window.innerHeight);")
+        time.sleep(0.05)
+    return None
+
+
 def open_report(
     path: Path,
     screenshot: Path | None = None,
@@ -118,6 +132,10 @@ def open_report(
                 break
             time.sleep(0.02)
         wall_s = time.perf_counter() - start
+        first_screen = driver.execute_script(
+            "return document.body.getAttribute('data-plots-rendered');"
+        )
+        all_drawn_ms = _scroll_through(driver, start, timeout_s) if rendered_ms else None
         plots = driver.execute_script(PLOTS_JS)
         divs = driver.execute_script(
             "return document.querySelectorAll('.plotly-graph-div').length;"
@@ -148,6 +166,8 @@ def open_report(
             rows,
             resources,
             rendered_ms,
+            all_drawn_ms,
+            None if first_screen is None else int(first_screen),
             wall_s,
             screenshot,
             extra,
