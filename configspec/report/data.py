@@ -87,12 +87,12 @@ def device_rows(profiles: Sequence[DeviceProfile]) -> list[DeviceRow]:
     return rows
 
 
-# ---------------------------------------------------------------- bars with error bars
+# ------------------------------------------------------- means with error bars (dots)
 
 
 @dataclass(frozen=True)
-class BarSeries:
-    """One bar trace: a value per category with its 95% CI as asymmetric error bars."""
+class MeansSeries:
+    """One series: a mean per category with its 95% CI as asymmetric error bars."""
 
     name: str
     x: list[str]
@@ -104,10 +104,10 @@ class BarSeries:
 
 
 @dataclass(frozen=True)
-class BarChart:
+class MeansChart:
     title: str
     y_title: str
-    series: list[BarSeries]
+    series: list[MeansSeries]
     note: str = ""
 
 
@@ -119,9 +119,9 @@ def _ci_errors(summary: Summary) -> tuple[float, float]:
     return summary.mean - summary.ci95_low, summary.ci95_high - summary.mean
 
 
-def _bar_series(name: str, items: list[tuple[str, Summary, bool]]) -> BarSeries:
+def _means_series(name: str, items: list[tuple[str, Summary, bool]]) -> MeansSeries:
     errors = [_ci_errors(s) for _, s, _ in items]
-    return BarSeries(
+    return MeansSeries(
         name=name, x=[label for label, _, _ in items], y=[s.mean for _, s, _ in items],
         err_minus=[e[0] for e in errors], err_plus=[e[1] for e in errors],
         n=[s.n for _, s, _ in items], estimated=[est for _, _, est in items],
@@ -132,14 +132,14 @@ def _contexts(profile: DeviceProfile) -> list[int]:
     return sorted({d.context_tokens for c in profile.cells for d in c.decode})
 
 
-def throughput_chart(profile: DeviceProfile) -> BarChart:
+def throughput_chart(profile: DeviceProfile) -> MeansChart:
     """Decode tokens/s per draft x quant, one series per context length (mean, 95% CI)."""
     series = []
     for ctx in _contexts(profile):
         items = [(cell_label(c), d.tokens_per_s, False)
                  for c in profile.cells for d in c.decode if d.context_tokens == ctx]  # fmt: skip
-        series.append(_bar_series(f"decode @ {ctx} tokens of context", items))
-    return BarChart(
+        series.append(_means_series(f"decode @ {ctx} tokens of context", items))
+    return MeansChart(
         title=f"Drafting throughput on {profile.environment.device}",
         y_title="decode tokens/s", series=series,
         note=f"mean of {profile.settings.repetitions} repetitions x "
@@ -147,18 +147,18 @@ def throughput_chart(profile: DeviceProfile) -> BarChart:
     )  # fmt: skip
 
 
-def prefill_chart(profile: DeviceProfile) -> BarChart:
+def prefill_chart(profile: DeviceProfile) -> MeansChart:
     items = [(cell_label(c), c.prefill.tokens_per_s, False) for c in profile.cells]
     prompt = sorted({c.prefill.prompt_tokens for c in profile.cells})
-    return BarChart(
+    return MeansChart(
         title=f"Prefill on {profile.environment.device}", y_title="prompt tokens/s",
-        series=[_bar_series("prefill", items)],
+        series=[_means_series("prefill", items)],
         note=f"prompt of {', '.join(map(str, prompt))} tokens; error bars: 95% CI",
     )  # fmt: skip
 
 
-def energy_chart(profile: DeviceProfile) -> BarChart:
-    """Energy per drafted token; estimated bars are flagged so they are drawn differently."""
+def energy_chart(profile: DeviceProfile) -> MeansChart:
+    """Energy per drafted token; estimated values are flagged so they are drawn differently."""
     series, kinds = [], set()
     for ctx in _contexts(profile):
         items = []
@@ -168,10 +168,10 @@ def energy_chart(profile: DeviceProfile) -> BarChart:
                     kind = power_kind(d.power_source)
                     kinds.add(kind)
                     items.append((cell_label(c), d.energy_j_per_token, kind == ESTIMATED))
-        series.append(_bar_series(f"@ {ctx} tokens of context", items))
+        series.append(_means_series(f"@ {ctx} tokens of context", items))
     sources = sorted({d.power_source for c in profile.cells for d in c.decode})
     label = " and ".join(sorted(kinds)).upper() if kinds else ""
-    return BarChart(
+    return MeansChart(
         title=f"Energy per drafted token on {profile.environment.device} ({label})",
         y_title="J per drafted token", series=series,
         note=f"power source: {', '.join(sources)}; open markers are ESTIMATES, not measurements",
@@ -397,7 +397,7 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def draft_cell_table(profiles: Sequence[DeviceProfile]) -> Table:
-    """Every measured cell with its numbers, for readers who want the values behind the bars."""
+    """Every measured cell with its numbers, for readers who want the values behind the dots."""
     columns = ["device", "draft", "quant", "context", "decode tok/s (95% CI)", "prefill tok/s",
                "J/token", "power source", "file sha256"]  # fmt: skip
     rows = []

@@ -11,8 +11,8 @@ from configspec.report.data import (
     OBJECTIVE_TITLES,
     OBJECTIVES,
     PROJECTIONS,
-    BarChart,
     LineSeries,
+    MeansChart,
     ParetoData,
 )
 
@@ -36,7 +36,7 @@ def _colours(groups: list[str]) -> dict[str, str]:
     return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(dict.fromkeys(groups))}
 
 
-def means_figure(chart: BarChart) -> go.Figure:
+def means_figure(chart: MeansChart) -> go.Figure:
     """Means with 95% error bars, one dot per category and series (side by side, like grouped
     bars, but a dot: the bundle embedded in the page has scatter, not bar). Open markers: ESTIMATE."""
     fig = go.Figure()

@@ -166,15 +166,16 @@ pre { background: #f5f5f7; padding: 8px 12px; overflow-x: auto; font-size: 0.85e
 # opens as fast as one with a single device. window.configspecRenderedMs: navigation start ->
 # every figure near the first screen drawn; window.configspecAllDrawnMs: -> every figure drawn
 # (after the reader, or a test, has scrolled through). Read by the tests and the load benchmark.
-RENDER_MARKER_JS = """
+LAZY_DRAW_JS = """
 (function () {
   var MARGIN_PX = 900;
   var lazy = Array.prototype.slice.call(document.querySelectorAll('div.plot-lazy'));
   function drawn(d) { return !!(d._fullLayout && d.data && d.querySelector('svg.main-svg')); }
-  function draw(d) {
+  function draw(d) {  // the figure's JSON sits next to its div
     var spec = JSON.parse(document.getElementById(d.id + '-spec').textContent);
-    Plotly.newPlot(d, spec.figure.data, spec.figure.layout, spec.config);
+    return Plotly.newPlot(d, spec.figure.data, spec.figure.layout, spec.config);
   }
+  window.configspecDraw = draw;
   var observer = new IntersectionObserver(function (entries) {
     entries.forEach(function (e) {
       if (e.isIntersecting) { observer.unobserve(e.target); draw(e.target); }
@@ -213,12 +214,11 @@ ON_DEMAND_JS = """
   document.querySelectorAll('button.draw-on-demand').forEach(function (button) {
     button.addEventListener('click', function () {
       var id = button.getAttribute('data-figure'), div = document.getElementById(id);
-      var spec = JSON.parse(document.getElementById(id + '-spec').textContent);
       if (shown && shown !== div) hide(shown);
       var t0 = performance.now();
       button.style.display = 'none';
       div.classList.add('drawn');
-      Plotly.newPlot(div, spec.figure.data, spec.figure.layout, spec.config).then(function () {
+      window.configspecDraw(div).then(function () {
         window.configspecOnDemandMs[id] = performance.now() - t0;
       });
       shown = div;
@@ -243,5 +243,5 @@ def render_page(title: str, subtitle: str, sections: list[Section]) -> str:
         f'<script type="text/javascript">{plotly_js()}</script></head>'
         f'<body><main><h1>{escape(title)}</h1><p class="meta">{escape(subtitle)}</p>'
         f"<nav><ol>{nav}</ol></nav>{body}</main>"
-        f"<script>{RENDER_MARKER_JS}{ON_DEMAND_JS}</script></body></html>\n"
+        f"<script>{LAZY_DRAW_JS}{ON_DEMAND_JS}</script></body></html>\n"
     )
