@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NoReturn
 
+import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -58,3 +60,10 @@ def step_progress(description: str, total: int) -> Iterator:
             lambda text: progress.update(task, description=text),
             progress,
         )
+
+
+def exit_interrupted(kept: int, what: str, out, nothing: str) -> NoReturn:
+    """Ctrl-C during a sweep: say what the profile (saved after every step) kept; exit 130."""
+    message = f"kept {kept} {what} in {out}" if kept else f"{nothing}; no file written"
+    console.print(f"[yellow]interrupted:[/yellow] {message}")
+    raise typer.Exit(130) from None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import typer
 from rich.table import Table
 
 from configspec.alignment.prompts import DEFAULT_PROMPTS, load_prompts, select_prompts
@@ -20,7 +19,7 @@ from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import save_profile
 from configspec.profiling.drafting_sweep import select_cells
-from configspec.progress import byte_progress, console, step_progress
+from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
 from configspec.sources.resolve import model_file
 
@@ -100,13 +99,12 @@ def align(
                 align_target(target, group, prompts, opts, profile, out, on_step=on_step)
             on_step("", "done")
     except KeyboardInterrupt:
-        kept = (
-            f"kept {len(profile.cells)} cell(s) with the prompts finished so far in {out}"
-            if profile.cells
-            else "nothing finished yet; no file written"
+        exit_interrupted(
+            len(profile.cells),
+            "cell(s) with the prompts finished so far",
+            out,
+            "nothing finished yet",
         )
-        console.print(f"[yellow]interrupted:[/yellow] {kept}")
-        raise typer.Exit(130) from None
     profile.phase_s.pop("", None)
     profile.wall_s = time.perf_counter() - t0
     save_profile(profile, out)

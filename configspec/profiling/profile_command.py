@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import typer
 from rich.table import Table
 
 from configspec.profiles.drafting import DeviceProfile, DraftCell
 from configspec.profiling.drafting import DecodeSettings
 from configspec.profiling.drafting_sweep import default_output, new_profile, run_sweep, select_cells
-from configspec.progress import byte_progress, console, step_progress
+from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
 from configspec.sources.resolve import model_file
 from device_profilers import detect_meter
@@ -71,13 +70,7 @@ def profile_drafts(
                       on_cell=lambda c: describe(f"profiling {c.label}"),
                       on_measured=_log_cell)  # fmt: skip
     except KeyboardInterrupt:
-        kept = (
-            f"kept {len(profile.cells)} measured cell(s) in {out}"
-            if profile.cells
-            else ("nothing measured yet; no file written")
-        )
-        console.print(f"[yellow]interrupted:[/yellow] {kept}")
-        raise typer.Exit(130) from None
+        exit_interrupted(len(profile.cells), "measured cell(s)", out, "nothing measured yet")
     print_profile(profile)
     console.print(f"profile written to {out}")
     return profile, out

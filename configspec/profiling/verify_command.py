@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import typer
 from rich.table import Table
 
 from configspec.errors import ConfigspecError
@@ -18,7 +17,7 @@ from configspec.profiling.verification import (
     measure_verification,
     supported_batches,
 )
-from configspec.progress import byte_progress, console, step_progress
+from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
@@ -141,13 +140,7 @@ def verify_latency(
                     on_point=on_point,
                 )  # fmt: skip
         except KeyboardInterrupt:
-            kept = (
-                f"kept {len(profile.points)} measured point(s) in {out}"
-                if profile.points
-                else "nothing measured yet; no file written"
-            )
-            console.print(f"[yellow]interrupted:[/yellow] {kept}")
-            raise typer.Exit(130) from None
+            exit_interrupted(len(profile.points), "measured point(s)", out, "nothing measured yet")
     finally:
         runner.close()
         meter.close()
