@@ -64,12 +64,18 @@ class RunnerContract:
         assert runner.n_past == 0
         np.testing.assert_array_equal(runner.forward(tokens, all_logits=True), first)
 
-    def test_batched_sequences_match_one_sequence(self, runner, text):
+    @staticmethod
+    def _single_after_prefix(runner, text):
+        """12 tokens; the logits of the last 4 after an 8-token prefix; cache back at 8."""
         tokens = runner.tokenize(text)[:12]
         runner.reset()
         runner.forward(tokens[:8])
         single = runner.forward(tokens[8:], all_logits=True)
         runner.rollback(8)
+        return tokens, single
+
+    def test_batched_sequences_match_one_sequence(self, runner, text):
+        tokens, single = self._single_after_prefix(runner, text)
         runner.share_prefix(3)
         rows = runner.forward_batch([tokens[8:]] * 3, all_logits=True)
         assert len(rows) == 3 and runner.n_past == 12
@@ -88,11 +94,7 @@ class RunnerContract:
         assert not np.allclose(mixed[1], single, atol=self.logits_atol)
 
     def test_forward_after_batching_uses_sequence_zero(self, runner, text):
-        tokens = runner.tokenize(text)[:12]
-        runner.reset()
-        runner.forward(tokens[:8])
-        single = runner.forward(tokens[8:], all_logits=True)
-        runner.rollback(8)
+        tokens, single = self._single_after_prefix(runner, text)
         runner.share_prefix(2)
         runner.forward_batch([tokens[8:10], [tokens[0]] * 2])
         runner.rollback(10)
