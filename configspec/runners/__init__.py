@@ -6,9 +6,13 @@ __all__ = ["Runner", "open_runner"]
 
 
 def open_runner(backend: str, path, threads: int, n_ctx: int = 2048, **kwargs) -> Runner:
-    """Load `path` with the named backend."""
+    """Load `path` with the named backend. llama.cpp's first call is probed in a child process
+    first (once per build and file), so a native crash is one clear line (crash_guard.py)."""
     if backend == "llama_cpp":
+        from configspec.runners.crash_guard import ensure_llama_cpp_runs
         from configspec.runners.llama_cpp import LlamaCppRunner
+
+        ensure_llama_cpp_runs(path, threads)
 
         return LlamaCppRunner(path, threads=threads, n_ctx=n_ctx, **kwargs)
     if backend == "transformers":
