@@ -169,6 +169,23 @@ def devices(threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job
 
 
 @app.command()
+def doctor(
+    model_file: Path = typer.Option(
+        None, "--model-file", help="GGUF to probe with (default: the smallest in the cache)."
+    ),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads for the probe."),
+) -> None:
+    """Check the llama.cpp build for this CPU: features compiled in, origin, and a crash probe."""
+    from configspec.doctor import doctor_rows, smallest_model_file
+
+    rows, ok = doctor_rows(model_file or smallest_model_file(), threads)
+    for label, text in rows:
+        console.print(f"{label:>12}: {text}", highlight=False, markup=False, soft_wrap=True)
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def recommend(
     results: Path = typer.Option(Path("results"), help="Where to find the newest profiles."),
     drafting: list[Path] = typer.Option(None, "--drafting", help="Drafting profile(s)."),

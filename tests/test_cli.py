@@ -18,7 +18,7 @@ def run_cli(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("command", [[], ["models"], ["models", "list"], ["models", "prepare"],
-                                     ["profile"], ["devices"], ["run"]])  # fmt: skip
+                                     ["profile"], ["devices"], ["doctor"], ["run"]])  # fmt: skip
 def test_every_command_has_help(command):
     result = run_cli(*command, "--help")
     assert result.returncode == 0, result.stderr
