@@ -25,7 +25,7 @@ def fake_cell(name: str) -> DraftCell:
 def test_interrupt_keeps_measured_cells(tmp_path, monkeypatch, demo_registry):
     calls = []
 
-    def profile_cell(cell, threads, settings, meter, on_step=None):
+    def profile_cell(cell, threads, settings, meter, on_step=None, on_busy=None):
         calls.append(cell)
         if len(calls) == 2:
             raise KeyboardInterrupt

@@ -9,6 +9,7 @@ from configspec.compare.result import Row, Thresholds
 from configspec.compare.stats import Direction, speed_test, speed_verdict
 from configspec.errors import ConfigspecError
 from configspec.profiles.environment import Environment
+from configspec.profiles.machine_load import MachineLoad
 
 T = TypeVar("T")
 
@@ -90,3 +91,11 @@ def interrupted_notes(baseline_interrupted: bool, current_interrupted: bool) -> 
 
 def is_measured(power_source: str | None) -> bool:
     return bool(power_source) and power_source.startswith("measured:")
+
+
+def busy_note(baseline: MachineLoad | None, current: MachineLoad | None) -> str:
+    """Say which side was measured while other processes used the CPU (its figure is suspect)."""
+    sides = [f"{side} measured on a busy machine ({'; '.join(load.reasons)})"
+             for side, load in (("BASELINE", baseline), ("CURRENT", current))
+             if load is not None and load.busy]  # fmt: skip
+    return "; ".join(sides)

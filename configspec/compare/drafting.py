@@ -10,6 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 from configspec.compare.common import (
+    busy_note,
     environment_notes,
     interrupted_notes,
     is_measured,
@@ -42,7 +43,7 @@ def _cell_rows(label: str, base: DraftCell, cur: DraftCell, thresholds: Threshol
             continue
         rows.append(speed_row(label, f"decode tok/s @ctx {context} ({tokens} tok)",
                               b.tokens_per_s.samples, c.tokens_per_s.samples, "higher_is_better",
-                              thresholds))  # fmt: skip
+                              thresholds, note=busy_note(b.machine_load, c.machine_load)))  # fmt: skip
         if is_measured(b.power_source) and is_measured(c.power_source):
             note = "" if b.power_source == c.power_source else "different power meters"
             rows.append(speed_row(label, f"energy J/token @ctx {context}",
@@ -51,7 +52,8 @@ def _cell_rows(label: str, base: DraftCell, cur: DraftCell, thresholds: Threshol
     if base.prefill.prompt_tokens == cur.prefill.prompt_tokens:
         rows.append(speed_row(label, f"prefill tok/s ({base.prefill.prompt_tokens}-token prompt)",
                               base.prefill.tokens_per_s.samples, cur.prefill.tokens_per_s.samples,
-                              "higher_is_better", thresholds))  # fmt: skip
+                              "higher_is_better", thresholds,
+                              note=busy_note(base.prefill.machine_load, cur.prefill.machine_load)))  # fmt: skip
     else:
         rows.append(unmatched_row(f"{label}, prefill {base.prefill.prompt_tokens} tokens", True))
         rows.append(unmatched_row(f"{label}, prefill {cur.prefill.prompt_tokens} tokens", False))

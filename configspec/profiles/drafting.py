@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
+from configspec.profiles.machine_load import MachineLoad
 from configspec.profiling.stats import Summary
 
 DRAFTING_SCHEMA_VERSION = 1
@@ -23,12 +24,14 @@ class DecodeAtContext(BaseModel):
     window_s: list[float] = Field(default_factory=list)  # each energy window's length
     zones_power_w: dict[str, float] = Field(default_factory=dict)  # mean per rail/zone/GPU
     short_windows: int = 0  # windows shorter than the meter's update period (unreliable energy)
+    machine_load: MachineLoad | None = None  # what else ran meanwhile; busy = flagged
 
 
 class Prefill(BaseModel):
     prompt_tokens: int
     tokens_per_s: Summary
     samples_s: list[float]
+    machine_load: MachineLoad | None = None
 
 
 class DraftCell(BaseModel):
@@ -42,8 +45,13 @@ class DraftCell(BaseModel):
     decode: list[DecodeAtContext]
     prefill: Prefill
 
-    def decode_at(self, context_tokens: int) -> DecodeAtContext:
-        return min(self.decode, key=lambda d: abs(d.context_tokens - context_tokens))
+    def busy_notes(self) -> list[str]:
+        """One line per measurement of this cell that ran on a busy machine."""
+        parts = [(f"decode @{d.context_tokens}", d.machine_load) for d in self.decode]
+        parts.append(("prefill", self.prefill.machine_load))
+        return [f"{self.draft} {self.quant} {what}: machine busy ({'; '.join(load.reasons)}) "
+                f"after {load.attempts} attempt(s)"
+                for what, load in parts if load is not None and load.busy]  # fmt: skip
 
 
 class Settings(BaseModel):

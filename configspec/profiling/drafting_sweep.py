@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from configspec.errors import ConfigspecError
@@ -14,7 +15,9 @@ from configspec.profiles.drafting import DeviceProfile, DraftCell, PowerInfo, Se
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
+from configspec.profiles.machine_load import MachineLoad
 from configspec.profiling.drafting import DecodeSettings, profile_tokens, time_decode, time_prefill
+from configspec.profiling.machine_load import measure_until_quiet
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
 from configspec.sources.cache import file_sha256
@@ -66,8 +69,10 @@ def default_output(device: str) -> Path:
 def profile_cell(
     cell: Cell, threads: int, settings: DecodeSettings, meter: PowerMeter,
     on_step: Callable[[], None] | None = None,
+    on_busy: Callable[[str, MachineLoad], None] | None = None,
 ) -> tuple[DraftCell, list[str], str]:  # fmt: skip
-    """Measure one cell; returns it, its warnings and the backend version."""
+    """Measure one cell; returns it, its warnings and the backend version. A measurement made
+    while the machine was busy is repeated (profiling/machine_load.py); `on_busy` hears of it."""
     path = model_file(cell.model, cell.quant)
     n_ctx = max(max(settings.contexts) + settings.decode_tokens + settings.warmup_tokens,
                 settings.prefill_tokens) + 16  # fmt: skip
@@ -77,17 +82,30 @@ def profile_cell(
     runner = open_runner(cell.model.backend, path, threads=threads, n_ctx=n_ctx)
     load_s = time.perf_counter() - t0
     warnings: list[str] = []
+    busy = on_busy or (lambda what, load: None)
+
+    def decode_once(tokens: list[int]):
+        result, warns = time_decode(runner, tokens, settings, meter, on_step)
+        return (result, warns), result.tokens_per_s.samples
+
+    def prefill_once(tokens: list[int]):
+        prefill = time_prefill(runner, tokens, settings.repetitions)
+        return prefill, prefill.tokens_per_s.samples
+
     try:
         decode = []
         for context in settings.contexts:
-            result, warns = time_decode(
-                runner, profile_tokens(runner, context), settings, meter, on_step
+            tokens = profile_tokens(runner, context)
+            (result, warns), load = measure_until_quiet(
+                lambda t=tokens: decode_once(t), on_retry=partial(busy, f"{cell.label} @{context}")
             )
-            decode.append(result)
+            decode.append(result.model_copy(update={"machine_load": load}))
             warnings += warns
-        prefill = time_prefill(
-            runner, profile_tokens(runner, settings.prefill_tokens), settings.repetitions
+        tokens = profile_tokens(runner, settings.prefill_tokens)
+        prefill, load = measure_until_quiet(
+            lambda: prefill_once(tokens), on_retry=partial(busy, f"{cell.label} prefill")
         )
+        prefill = prefill.model_copy(update={"machine_load": load})
         version = runner.backend_version
     finally:
         runner.close()
@@ -96,7 +114,7 @@ def profile_cell(
         file_sha256=file_sha256(path), file_bytes=path.stat().st_size, load_s=load_s,
         decode=decode, prefill=prefill,
     )  # fmt: skip
-    return draft_cell, sorted(set(warnings)), version
+    return draft_cell, sorted(set(warnings + draft_cell.busy_notes())), version
 
 
 # Idle power (the device waiting for the server) is measured over this long; several update periods
@@ -125,13 +143,16 @@ def new_profile(
 def run_sweep(
     cells: list[Cell], profile: DeviceProfile, out: Path, threads: int,
     settings: DecodeSettings, meter: PowerMeter, on_step=None, on_cell=None, on_measured=None,
+    on_busy=None,
 ) -> DeviceProfile:  # fmt: skip
     """Measure every cell, saving after each; on Ctrl-C save what was measured and re-raise."""
     try:
         for cell in cells:
             if on_cell:
                 on_cell(cell)
-            measured, warnings, version = profile_cell(cell, threads, settings, meter, on_step)
+            measured, warnings, version = profile_cell(
+                cell, threads, settings, meter, on_step, on_busy
+            )
             profile.cells.append(measured)
             profile.environment.backend_version = version
             profile.warnings = sorted(set(profile.warnings + warnings))

@@ -7,12 +7,17 @@ from pathlib import Path
 from rich.table import Table
 
 from configspec.profiles.drafting import DeviceProfile, DraftCell
+from configspec.profiles.machine_load import MachineLoad
 from configspec.profiling.drafting import DecodeSettings
 from configspec.profiling.drafting_sweep import default_output, new_profile, run_sweep, select_cells
 from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
 from configspec.sources.resolve import model_file
 from device_profilers import detect_meter
+
+
+def _busy(load: MachineLoad | None) -> str:
+    return " BUSY" if load is not None and load.busy else ""
 
 
 def print_profile(profile: DeviceProfile) -> None:
@@ -22,13 +27,18 @@ def print_profile(profile: DeviceProfile) -> None:
                    "prefill tok/s", "J/token", "power source"):  # fmt: skip
         table.add_column(column, justify="right")
     for cell in profile.cells:
-        decode = [f"{d.tokens_per_s.mean:.1f} ± {d.tokens_per_s.std:.1f}" for d in cell.decode]
+        decode = [f"{d.tokens_per_s.mean:.1f} ± {d.tokens_per_s.std:.1f}{_busy(d.machine_load)}"
+                  for d in cell.decode]  # fmt: skip
         first = cell.decode[0]
         table.add_row(
-            cell.draft, cell.quant, *decode, f"{cell.prefill.tokens_per_s.mean:.0f}",
+            cell.draft, cell.quant, *decode,
+            f"{cell.prefill.tokens_per_s.mean:.0f}{_busy(cell.prefill.machine_load)}",
             f"{first.energy_j_per_token.mean:.3f}", first.power_source,
         )  # fmt: skip
     console.print(table)
+    if any(_busy(d.machine_load) for c in profile.cells for d in [*c.decode, c.prefill]):
+        console.print("BUSY: measured while other processes used the CPU, after every retry; "
+                      "see the warnings and re-profile on a quiet machine")  # fmt: skip
     p = profile.power
     console.print(f"idle power {p.idle_power_w:.2f} W ({p.idle_source})"
                   + (f"; basis: {p.basis}" if p.basis else ""))  # fmt: skip
@@ -38,6 +48,11 @@ def print_profile(profile: DeviceProfile) -> None:
                       highlight=False, markup=False)  # fmt: skip
     for warning in profile.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _log_busy(what: str, load: MachineLoad) -> None:
+    console.print(f"[yellow]machine busy[/yellow] while measuring {what} "
+                  f"({'; '.join(load.reasons)}): measuring it again")  # fmt: skip
 
 
 def _log_cell(cell: DraftCell) -> None:
@@ -68,7 +83,7 @@ def profile_drafts(
         with step_progress("profiling", steps) as (advance, describe, _):
             run_sweep(cells, profile, out, threads, settings, meter, on_step=advance,
                       on_cell=lambda c: describe(f"profiling {c.label}"),
-                      on_measured=_log_cell)  # fmt: skip
+                      on_measured=_log_cell, on_busy=_log_busy)  # fmt: skip
     except KeyboardInterrupt:
         exit_interrupted(len(profile.cells), "measured cell(s)", out, "nothing measured yet")
     print_profile(profile)

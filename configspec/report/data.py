@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
 from configspec.profiles.drafting import DeviceProfile, DraftCell
+from configspec.profiles.machine_load import MachineLoad
 from configspec.profiling.stats import Summary
 
 MEASURED, ESTIMATED = "measured", "estimated"
@@ -396,10 +397,22 @@ def _fmt(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def machine_load_text(load: MachineLoad | None) -> str:
+    """BUSY with its reasons when the machine was shared (profiling/machine_load.py)."""
+    if load is None:
+        return "not recorded"
+    if load.busy:
+        return f"BUSY: {'; '.join(load.reasons)} ({load.attempts} attempts)"
+    others = (
+        f", others {load.others_cpu_cores:.2f} cores" if load.others_cpu_cores is not None else ""
+    )
+    return f"quiet (spread {load.cov:.1%}{others})"
+
+
 def draft_cell_table(profiles: Sequence[DeviceProfile]) -> Table:
     """Every measured cell with its numbers, for readers who want the values behind the dots."""
     columns = ["device", "draft", "quant", "context", "decode tok/s (95% CI)", "prefill tok/s",
-               "J/token", "power source", "file sha256"]  # fmt: skip
+               "J/token", "power source", "machine during the measurement", "file sha256"]  # fmt: skip
     rows = []
     for p in profiles:
         for c in p.cells:
@@ -410,7 +423,7 @@ def draft_cell_table(profiles: Sequence[DeviceProfile]) -> Table:
                     f"{t.mean:.1f} ({t.ci95_low:.1f}–{t.ci95_high:.1f})",
                     f"{c.prefill.tokens_per_s.mean:.0f}",
                     f"{d.energy_j_per_token.mean:.3g} ({power_kind(d.power_source)})",
-                    d.power_source, c.file_sha256[:12],
+                    d.power_source, machine_load_text(d.machine_load), c.file_sha256[:12],
                 ])  # fmt: skip
     return Table(columns, rows)
 
