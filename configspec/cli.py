@@ -266,6 +266,81 @@ def baseline_update(
 
 
 @app.command()
+def serve(
+    models: Path = ModelsOpt,
+    model: str = typer.Option(None, "--model", help="Target to serve (default: the first)."),
+    quant: str = typer.Option(None, help="Its quantization (default: the source file's)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (loopback by default)."),
+    port: int = typer.Option(50051, min=0, max=65535, help="Port (0: any free port)."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads for the target."),
+    max_sessions: int = typer.Option(8, min=1, max=256, help="Sessions served at once."),
+    ctx: int = typer.Option(2048, min=64, help="Context (tokens) per session."),
+    max_batch: int = typer.Option(8, min=1, help="Most sessions' rounds per forward call."),
+    batch_window_ms: float = typer.Option(5.0, min=0.0, help="Wait this long for more rounds."),
+    prefill_chunk: int = typer.Option(
+        None, min=1, help="Prefill chunk (tokens; default: about one batch window of work)."
+    ),
+    idle_timeout_s: float = typer.Option(120.0, min=0.1, help="Free a silent session after."),
+    duration_s: float = typer.Option(None, min=0.1, help="Stop after this many seconds."),
+    stop_after_sessions: int = typer.Option(None, min=1, help="Stop once this many closed."),
+    metrics_port: int = typer.Option(None, help="Serve Prometheus /metrics on this port."),
+    log_every_s: float = typer.Option(10.0, min=0.0, help="Log a rates line this often (0: off)."),
+    port_file: Path = typer.Option(None, help="Write the port listened on to this file."),
+    device: str = typer.Option(None, help="Device name (default: hostname)."),
+    out: Path = typer.Option(None, help="Serving profile (default results/<device>/serving-*)."),
+) -> None:
+    """Verification server: host the target, verify edge drafts over gRPC, batch across sessions."""
+    from configspec.serving.server import ServeOptions, run_server
+
+    run_server(ServeOptions(
+        models=models, target=model, quant=quant, host=host, port=port, threads=threads,
+        max_sessions=max_sessions, n_ctx_per_session=ctx, max_batch=max_batch,
+        batch_window_ms=batch_window_ms, prefill_chunk=prefill_chunk,
+        idle_timeout_s=idle_timeout_s, duration_s=duration_s,
+        stop_after_sessions=stop_after_sessions, metrics_port=metrics_port,
+        log_every_s=log_every_s, port_file=port_file, device=device, out=out,
+    ))  # fmt: skip
+
+
+@app.command()
+def edge(
+    models: Path = ModelsOpt,
+    server: str = typer.Option("127.0.0.1:50051", help="The verification server, HOST:PORT."),
+    draft: str = typer.Option(None, help="Draft model (default: the first draft)."),
+    quant: str = typer.Option(None, help="Its quantization (default: the source file's)."),
+    k: int = typer.Option(4, "--k", min=1, max=64, help="Draft tokens per round (K max with --tau)."),
+    tau: float = typer.Option(None, min=0.0, max=1.0, help="Stop drafting below this confidence."),
+    mode: str = typer.Option("greedy", help="greedy or sampled (lossless rejection sampling)."),
+    temperature: float = typer.Option(0.0, min=0.0, help="Sampling temperature (sampled mode)."),
+    top_n: int = typer.Option(None, min=1, help="Sampled: send only the draft's top-n probs."),
+    prompts: Path = typer.Option(None, help="Prompt file, .jsonl or .csv (default: built-in)."),
+    n_prompts: int = typer.Option(4, min=1, help="Use this many prompts, spread over kinds."),
+    max_new_tokens: int = typer.Option(64, min=1, help="Tokens to generate per prompt."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads for the draft."),
+    seed: int = typer.Option(0, help="Seed for sampling (draft here, acceptance on the server)."),
+    delay_ms: float = typer.Option(0.0, help="Emulated delay added to the round trip (ms)."),
+    bandwidth_mbit: float = typer.Option(None, help="Emulated link rate, both ways (Mbit/s)."),
+    device: str = typer.Option(None, help="Device name (default: hostname)."),
+    out: Path = typer.Option(None, help="e2e profile (default results/<device>/e2e-*.json)."),
+) -> None:
+    """Edge device: draft here with a real model, verify on `configspec serve`; e2e profile."""
+    from configspec.registry import load_registry
+    from configspec.serving.edge import EdgeOptions, run_edge
+
+    if draft is None:
+        drafts = load_registry(models).drafts
+        if not drafts:
+            raise ConfigspecError(f"{models} has no draft model")
+        draft = drafts[0].name
+    run_edge(EdgeOptions(
+        models=models, server=server, draft=draft, quant=quant, k=k, tau=tau, mode=mode,
+        temperature=temperature, top_n=top_n, prompts=prompts, n_prompts=n_prompts,
+        max_new_tokens=max_new_tokens, threads=threads, seed=seed, delay_ms=delay_ms,
+        bandwidth_mbit=bandwidth_mbit, device=device, out=out,
+    ))  # fmt: skip
+
+
+@app.command()
 def run(
     models: Path = ModelsOpt,
     device: str = typer.Option(None, help="Device name (default: hostname)."),

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from configspec.runners.base import Runner
+from configspec.runners.base import Runner, SequenceTokens
 
 
 class FakeRunner(Runner):
@@ -65,6 +65,31 @@ class FakeRunner(Runner):
         assert 0 <= n_past <= len(self.cache), "rollback beyond the cache"
         del self.cache[n_past:]
         self.n_past = n_past
+
+    # Many sequences (the verification server): one cache per sequence, one "call" per batch.
+    def open_sequences(self, n_sequences: int, n_ctx_per_sequence: int) -> None:
+        self.sequences: list[list[int]] = [[] for _ in range(n_sequences)]
+        self.n_ctx = n_ctx_per_sequence
+        self.batches: list[list[SequenceTokens]] = []
+
+    def decode_sequences(self, items: list[SequenceTokens]) -> list:
+        self.calls += 1
+        self.batches.append(list(items))
+        out = []
+        for item in items:
+            cache = self.sequences[item.sequence]
+            assert item.pos == len(cache), f"sequence {item.sequence}: pos {item.pos} != {len(cache)}"
+            assert item.pos + len(item.tokens) <= self.n_ctx, "context exceeded"
+            rows = []
+            for token in item.tokens:
+                cache.append(int(token))
+                rows.append(np.asarray(self.next_logits(tuple(cache)), dtype=np.float32))
+            self.tokens_forwarded += len(item.tokens)
+            out.append(None if item.logits_from is None else np.stack(rows[item.logits_from :]))
+        return out
+
+    def forget(self, sequence: int, from_pos: int = 0) -> None:
+        del self.sequences[sequence][from_pos:]
 
 
 def hashed_logits(seed: int, n_vocab: int, peak: float):

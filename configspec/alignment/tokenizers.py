@@ -51,3 +51,18 @@ def check_same_tokenizer(draft: Runner, target: Runner, draft_name: str, target_
                 f"draft {draft_name} and target {target_name} give token id {token} different "
                 f"text; {how}"
             )
+
+
+FINGERPRINT_IDS = range(0, 32000, ID_STRIDE)  # ids every vocabulary of interest has
+
+
+def tokenizer_fingerprint(runner: Runner) -> str:
+    """A short hash of how a model tokenizes: the ids of the probe text and the text of a stride
+    of ids. Two processes that cannot load each other's model (edge and server) compare these
+    instead of running check_same_tokenizer; padding-only vocabulary differences do not count."""
+    import hashlib
+    import json
+
+    ids = runner.tokenize(PROBE_MESSAGES[0]["content"], add_special=False)
+    texts = [runner.detokenize([t]) for t in FINGERPRINT_IDS if t < runner.n_vocab]
+    return hashlib.sha256(json.dumps([ids, texts]).encode()).hexdigest()[:16]

@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class SequenceTokens:
+    """Tokens for one sequence in a multi-sequence forward call (Runner.decode_sequences)."""
+
+    sequence: int
+    pos: int  # position of tokens[0]; the sequence's cache holds positions [0, pos)
+    tokens: list[int]
+    logits_from: int | None = None  # rows wanted: tokens[logits_from:]; None: none
 
 
 class Runner(ABC):
@@ -60,6 +71,22 @@ class Runner(ABC):
         if len(token_lists) != 1:
             raise NotImplementedError(f"{self.backend} runner does not batch sequences")
         return [self.forward(token_lists[0], all_logits)]
+
+    # Serving many sessions (optional): each session in its own sequence, at its own position.
+    def open_sequences(self, n_sequences: int, n_ctx_per_sequence: int) -> None:
+        """Make room for `n_sequences` independent sequences of `n_ctx_per_sequence` positions
+        each, all empty; decode_sequences() and forget() then address them by index."""
+        raise NotImplementedError(f"{self.backend} runner does not serve sequences")
+
+    def decode_sequences(self, items: list[SequenceTokens]) -> list[np.ndarray | None]:
+        """Append each item's tokens to its sequence at item.pos, all in ONE forward call (split
+        only where the backend's batch limit demands); per item, the logit rows of
+        tokens[item.logits_from:] ([n, V]), or None when logits_from is None."""
+        raise NotImplementedError(f"{self.backend} runner does not serve sequences")
+
+    def forget(self, sequence: int, from_pos: int = 0) -> None:
+        """Drop positions >= from_pos of one sequence (0: free it)."""
+        raise NotImplementedError(f"{self.backend} runner does not serve sequences")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model's memory."""

@@ -12,7 +12,7 @@ import numpy as np
 
 from configspec.errors import ConfigspecError
 from configspec.native_quiet import native_output_silenced
-from configspec.runners.base import Runner
+from configspec.runners.base import Runner, SequenceTokens
 
 
 class LlamaCppRunner(Runner):
@@ -49,9 +49,12 @@ class LlamaCppRunner(Runner):
         if n_seq_max > 1:
             self._open_sequences(n_seq_max)
 
-    def _open_sequences(self, n_seq_max: int) -> None:
-        """Swap in a context with one KV stream per sequence (n_ctx each), as llama-server's
-        parallel slots run; llama-cpp-python's Llama has no n_seq_max option."""
+    def _open_sequences(self, n_seq_max: int, unified: bool = False) -> None:
+        """Swap in a context with room for n_seq_max sequences of n_ctx positions each, as
+        llama-server's parallel slots run; llama-cpp-python's Llama has no n_seq_max option.
+        unified=False: one KV stream per sequence (equal-length batches, verify-latency);
+        unified=True: one shared KV buffer, so sequences of different lengths at different
+        positions go in one ubatch (llama-server's --kv-unified; the verification server)."""
         from llama_cpp import _internals
 
         if n_seq_max > self._llama_cpp.llama_max_parallel_sequences():
@@ -61,12 +64,13 @@ class LlamaCppRunner(Runner):
             )
         params = self.llm.context_params
         params.n_seq_max = n_seq_max
-        params.n_ctx = self.n_ctx * n_seq_max  # split evenly: n_ctx per sequence
-        params.kv_unified = False
+        params.n_ctx = self.n_ctx * n_seq_max  # n_ctx per sequence
+        params.kv_unified = unified
         with native_output_silenced():
             ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
         self.llm._ctx.close()
         self.llm._ctx = ctx
+        self.max_sequences = n_seq_max
 
     @property
     def ctx(self):
@@ -143,7 +147,7 @@ class LlamaCppRunner(Runner):
         self.n_sequences = n_sequences
 
     def forward_batch(self, token_lists: list[list[int]], all_logits: bool = False) -> list:
-        """Several sequences in one llama_batch (one seq_id each), one llama_decode per n_batch."""
+        """Several sequences of equal length in one llama_batch (decode_sequences)."""
         if len(token_lists) != self.n_sequences:
             raise ValueError(
                 f"{len(token_lists)} token lists for {self.n_sequences} sequences: "
@@ -158,28 +162,61 @@ class LlamaCppRunner(Runner):
             raise ConfigspecError(
                 f"context of {self.n_ctx} tokens exceeded ({self.n_past} + {length})"
             )
-        entries = [(s, i, t) for s, toks in enumerate(token_lists) for i, t in enumerate(toks)]
-        rows: list[list[np.ndarray]] = [[] for _ in token_lists]
+        first = 0 if all_logits else length - 1
+        rows = self.decode_sequences(
+            [
+                SequenceTokens(seq, self.n_past, list(toks), first)
+                for seq, toks in enumerate(token_lists)
+            ]
+        )
+        self.n_past += length
+        return [r if all_logits else r[-1] for r in rows]
+
+    def open_sequences(self, n_sequences: int, n_ctx_per_sequence: int) -> None:
+        self.n_ctx = n_ctx_per_sequence
+        self._open_sequences(n_sequences, unified=True)
+        self.n_past = 0
+        self.n_sequences = n_sequences
+
+    def decode_sequences(self, items: list[SequenceTokens]) -> list[np.ndarray | None]:
+        """llama-server's pattern: every sequence's pending tokens in one llama_batch, each token
+        with its sequence's seq_id and its own position; one llama_decode per n_batch tokens."""
+        entries = [
+            (k, item.sequence, item.pos + i, token,
+             item.logits_from is not None and i >= item.logits_from)
+            for k, item in enumerate(items) for i, token in enumerate(item.tokens)
+        ]  # fmt: skip
+        for item in items:
+            if item.pos + len(item.tokens) > self.n_ctx:
+                raise ConfigspecError(f"sequence {item.sequence}: context of {self.n_ctx} tokens "
+                                      f"exceeded ({item.pos} + {len(item.tokens)})")  # fmt: skip
+        rows: list[list[np.ndarray]] = [[] for _ in items]
         b = self.llm._batch.batch
         for start in range(0, len(entries), self.n_batch):
             chunk = entries[start : start + self.n_batch]
             b.n_tokens = len(chunk)
             owners = []
-            for j, (seq, i, token) in enumerate(chunk):
-                b.token[j], b.pos[j], b.n_seq_id[j] = token, self.n_past + i, 1
+            for j, (k, seq, pos, token, want) in enumerate(chunk):
+                b.token[j], b.pos[j], b.n_seq_id[j] = token, pos, 1
                 b.seq_id[j][0] = seq
-                b.logits[j] = all_logits or i == length - 1
-                if b.logits[j]:
-                    owners.append(seq)
+                b.logits[j] = want
+                if want:
+                    owners.append(k)
             self.llm._ctx.decode(self.llm._batch)
-            if owners:  # one copy of the output block, then rows by owner
+            if owners:
                 block = np.ctypeslib.as_array(
                     self.llm._ctx.get_logits(), shape=(len(owners), self.n_vocab)
                 ).copy()
-                for row, seq in zip(block, owners, strict=True):
-                    rows[seq].append(row)
-        self.n_past += length
-        return [np.stack(r) if all_logits else r[-1] for r in rows]
+                for row, k in zip(block, owners, strict=True):
+                    rows[k].append(row)
+        return [
+            None if item.logits_from is None else np.stack(r) if r else np.empty((0, self.n_vocab))
+            for item, r in zip(items, rows, strict=True)
+        ]
+
+    def forget(self, sequence: int, from_pos: int = 0) -> None:
+        mem = self._llama_cpp.llama_get_memory(self.ctx)
+        self._llama_cpp.llama_memory_seq_rm(mem, sequence, from_pos, -1)
 
     def rollback(self, n_past: int) -> None:
         # seq -1: every sequence (the high-level kv_cache_seq_rm maps -1 to sequence 0)

@@ -10,11 +10,16 @@ the accepted prefix. Counters follow vLLM's spec-decode metrics (vllm/v1/spec_de
 Cache invariant: `committed` = prompt + generated tokens. The target's cache holds committed[:-1]
 (the last committed token is fed at the head of the next verification). The draft's cache holds a
 prefix of committed; `draft_pending` are the committed tokens it has not ingested yet.
+
+The target side is a `Verifier`: `TargetVerifier` runs the target in this process; the edge's
+`RemoteVerifier` (configspec/serving/edge.py) asks a verification server over the network. The
+draft loop, the acceptance rule (sampling.accept_round) and the record of each round are shared.
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -22,7 +27,7 @@ import numpy as np
 
 from configspec.errors import ConfigspecError
 from configspec.runners.base import Runner
-from configspec.speculative.sampling import accept_draft_token, max_probability, sample, softmax
+from configspec.speculative.sampling import accept_round, max_probability, sample, softmax, top_n
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class DecodeConfig:
     rtt_s: float = 0.0  # network round trip slept between drafting and verification
     max_new_tokens: int = 128
     stop_tokens: frozenset[int] = frozenset()  # e.g. EOS: generation ends after emitting one
+    top_n: int | None = None  # sampled mode: the draft samples from (and sends) its top-n only
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -44,6 +50,8 @@ class DecodeConfig:
             raise ConfigspecError(f"tau is a probability in [0, 1] (got {self.tau})")
         if self.max_new_tokens < 1:
             raise ConfigspecError("max_new_tokens must be at least 1")
+        if self.top_n is not None and self.top_n < 1:
+            raise ConfigspecError(f"top-n must be at least 1 (got {self.top_n})")
 
     @property
     def greedy(self) -> bool:
@@ -64,6 +72,14 @@ class RoundRecord:
     verify_s: float  # the target's one forward call
     other_s: float  # acceptance test, sampling, cache rollback, bookkeeping
     total_s: float
+    # Over the network (RemoteVerifier): the server's own account of the round, and the bytes
+    # the transport carried for it. net_s is then the time on the wire: wait - server_s.
+    server_queue_s: float | None = None  # arrival at the server to the start of its batch
+    server_s: float | None = None  # arrival to answer, all server work
+    batch_size: int | None = None  # sessions verified in the same forward call
+    batch_tokens: int | None = None
+    bytes_up: int | None = None
+    bytes_down: int | None = None
 
 
 @dataclass
@@ -134,79 +150,150 @@ def _truncate(
     return emitted[:budget], len(emitted) >= budget
 
 
-def _check_pair(draft: Runner, target: Runner, prompt: list[int], config: DecodeConfig) -> None:
+@dataclass
+class Verdict:
+    """The target's answer to one round."""
+
+    accepted: int  # A: a prefix of the drafts
+    token: int  # the target's token after them (correction or bonus)
+    target_argmax: list[int]  # argmax of the verification rows, where known
+    net_s: float = 0.0  # injected delay (local) or time on the wire (remote)
+    verify_s: float = 0.0  # the target's forward call
+    server_queue_s: float | None = None
+    server_s: float | None = None
+    batch_size: int | None = None
+    batch_tokens: int | None = None
+    bytes_up: int | None = None
+    bytes_down: int | None = None
+
+
+class Verifier(ABC):
+    """The target's side of speculative decoding: prefill the prompt, verify rounds."""
+
+    n_ctx: int
+
+    @abstractmethod
+    def start(self, prompt: list[int], config: DecodeConfig) -> None:
+        """Begin a sequence: the target's cache holds prompt[:-1] afterwards."""
+
+    @abstractmethod
+    def verify(
+        self, pending: list[int], drafted: list[int], q_rows: list[np.ndarray | None]
+    ) -> Verdict:
+        """Feed the committed tokens the target has not seen (`pending`, at least one) and the
+        drafts; keep the accepted prefix in the target's cache."""
+
+    def ready(self) -> None:  # noqa: B027 - optional hook
+        """Wait until start() has finished (a remote server prefills while the draft does)."""
+
+    def finish(self) -> None:  # noqa: B027 - optional hook
+        """End the sequence (a remote session is closed)."""
+
+    def representable(self, q: np.ndarray) -> np.ndarray:
+        """The proposal distribution as this verifier will see it (a remote one receives float16):
+        the draft samples from exactly this, so rejection sampling stays exact."""
+        return q
+
+
+class TargetVerifier(Verifier):
+    """The target in this process: one forward call over pending + drafts, then roll back."""
+
+    def __init__(self, target: Runner, clock: Callable[[], float] = time.perf_counter):
+        self.target = target
+        self.n_ctx = target.n_ctx
+        self._clock = clock
+
+    def start(self, prompt: list[int], config: DecodeConfig) -> None:
+        self.config = config
+        self.rng = np.random.default_rng([config.seed, 1])  # acceptance draws (sampled mode)
+        self.target.reset()
+        if len(prompt) > 1:
+            self.target.forward(prompt[:-1])
+
+    def verify(self, pending, drafted, q_rows) -> Verdict:
+        if self.config.rtt_s > 0:
+            time.sleep(self.config.rtt_s)
+        t_sent = self._clock()
+        base = self.target.n_past
+        rows = self.target.forward([*pending, *drafted], all_logits=True)[len(pending) - 1 :]
+        t_verified = self._clock()
+        accepted, token = accept_round(drafted, q_rows, rows, self.config.temperature, self.rng)
+        self.target.rollback(base + len(pending) + accepted)
+        return Verdict(
+            accepted=accepted, token=token, target_argmax=[int(np.argmax(r)) for r in rows],
+            net_s=self.config.rtt_s, verify_s=t_verified - t_sent,
+        )  # fmt: skip
+
+
+def _check_context(draft: Runner, verifier: Verifier, prompt: list[int], config: DecodeConfig):
     if len(prompt) < 1:
         raise ConfigspecError("the prompt has no tokens")
     need = len(prompt) + config.max_new_tokens + config.k + 1
-    for role, runner in (("draft", draft), ("target", target)):
-        if need > runner.n_ctx:
+    for role, n_ctx in (("draft", draft.n_ctx), ("target", verifier.n_ctx)):
+        if need > n_ctx:
             raise ConfigspecError(
-                f"the {role}'s context of {runner.n_ctx} tokens cannot hold prompt + new tokens + "
+                f"the {role}'s context of {n_ctx} tokens cannot hold prompt + new tokens + "
                 f"K + 1 = {need}; open it with a larger n_ctx or generate fewer tokens"
             )
 
 
 class SpeculativeDecoder:
-    """Greedy or lossless-sampling speculative decoding of one sequence on a draft/target pair."""
+    """Greedy or lossless-sampling speculative decoding of one sequence: a draft runner here,
+    the target a Runner in this process or any Verifier (a verification server)."""
 
     def __init__(
-        self, draft: Runner, target: Runner, clock: Callable[[], float] = time.perf_counter
-    ):
+        self, draft: Runner, target: Runner | Verifier,
+        clock: Callable[[], float] = time.perf_counter,
+    ):  # fmt: skip
         self.draft = draft
-        self.target = target
+        self.verifier = target if isinstance(target, Verifier) else TargetVerifier(target, clock)
         self._clock = clock
 
-    def generate(self, prompt: list[int], config: DecodeConfig) -> SpecResult:
-        _check_pair(self.draft, self.target, prompt, config)
+    def generate(
+        self, prompt: list[int], config: DecodeConfig,
+        on_round: Callable[[RoundRecord], None] | None = None,
+    ) -> SpecResult:  # fmt: skip
+        """Decode `prompt`; `on_round` hears of every round as it ends (a caller keeps what was
+        measured even when a remote verifier fails mid-run)."""
+        _check_context(self.draft, self.verifier, prompt, config)
         clock = self._clock
-        rng = np.random.default_rng(config.seed)
-        draft, target = self.draft, self.target
+        rng = np.random.default_rng(config.seed)  # the draft's sampling
+        draft, verifier = self.draft, self.verifier
         t0 = clock()
         draft.reset()
-        target.reset()
-        if len(prompt) > 1:
-            draft.forward(prompt[:-1])
-            target.forward(prompt[:-1])
-        result = SpecResult(config, len(prompt), [], prefill_s=clock() - t0)
-        committed = list(prompt)
-        draft_pending = [prompt[-1]]
-        done = False
-        t_decode = clock()
-        while not done:
-            t_round = clock()
-            drafted, q_rows, calls = self._draft(draft_pending, config, rng)
-            t_drafted = clock()
-            if config.rtt_s > 0:
-                time.sleep(config.rtt_s)
-            t_sent = clock()
-            base = target.n_past
-            rows = target.forward([committed[-1], *drafted], all_logits=True)
-            t_verified = clock()
-            accepted, extra = self._accept(drafted, q_rows, rows, config, rng)
-            # The target keeps the last committed token and the accepted drafts; `extra` is fed
-            # at the head of the next round.
-            target.rollback(base + 1 + accepted)
-            draft_seq_len = draft.n_past  # its cache holds (committed + drafted)[:draft_seq_len]
-            emitted, done = _truncate(
-                drafted[:accepted] + [extra],
-                config.max_new_tokens - len(result.tokens),
-                config.stop_tokens,
-            )
-            keep = min(draft_seq_len, len(committed) + accepted)
-            draft.rollback(keep)
-            committed += emitted
-            result.tokens += emitted
-            draft_pending = committed[keep:]
-            t_end = clock()
-            result.rounds.append(
-                RoundRecord(
-                    drafted=drafted, accepted=accepted, emitted=emitted,
-                    target_argmax=[int(np.argmax(row)) for row in rows], draft_calls=calls,
-                    draft_s=t_drafted - t_round, net_s=t_sent - t_drafted,
-                    verify_s=t_verified - t_sent,
-                    other_s=t_end - t_verified, total_s=t_end - t_round,
+        verifier.start(prompt, config)
+        try:
+            if len(prompt) > 1:
+                draft.forward(prompt[:-1])
+            verifier.ready()
+            result = SpecResult(config, len(prompt), [], prefill_s=clock() - t0)
+            committed = list(prompt)
+            draft_pending = [prompt[-1]]
+            t_decode = clock()
+            done = False
+            while not done:
+                t_round = clock()
+                drafted, q_rows, calls = self._draft(draft_pending, config, rng)
+                t_drafted = clock()
+                # the target holds committed[:-1]: the last committed token leads the round
+                verdict = verifier.verify(committed[-1:], drafted, q_rows)
+                # the draft's cache holds (committed + drafted)[:n_past]; keep the accepted part
+                keep = min(draft.n_past, len(committed) + verdict.accepted)
+                draft.rollback(keep)
+                emitted, done = _truncate(
+                    drafted[: verdict.accepted] + [verdict.token],
+                    config.max_new_tokens - len(result.tokens),
+                    config.stop_tokens,
                 )
-            )  # fmt: skip
+                committed += emitted
+                result.tokens += emitted
+                draft_pending = committed[keep:]
+                record = _record(drafted, emitted, verdict, calls, t_round, t_drafted, clock())
+                result.rounds.append(record)
+                if on_round:
+                    on_round(record)
+        finally:
+            verifier.finish()
         result.decode_s = clock() - t_decode
         return result
 
@@ -228,30 +315,31 @@ class SpeculativeDecoder:
                 token, q = int(np.argmax(logits)), None
             else:
                 q = softmax(logits, config.temperature)
+                if config.top_n is not None:
+                    q = top_n(q, config.top_n)
+                q = self.verifier.representable(q)
                 token = sample(q, rng)
             drafted.append(token)
             q_rows.append(q)
             feed = [token]
         return drafted, q_rows, calls
 
-    @staticmethod
-    def _accept(
-        drafted: list[int], q_rows: list[np.ndarray | None], rows: np.ndarray,
-        config: DecodeConfig, rng: np.random.Generator,
-    ) -> tuple[int, int]:  # fmt: skip
-        """How many drafts the target accepts, and the token it emits after them."""
-        if config.greedy:
-            for i, token in enumerate(drafted):
-                best = int(np.argmax(rows[i]))
-                if best != token:
-                    return i, best
-            return len(drafted), int(np.argmax(rows[len(drafted)]))
-        for i, token in enumerate(drafted):
-            p = softmax(rows[i], config.temperature)
-            ok, correction = accept_draft_token(token, p, q_rows[i], rng)
-            if not ok:
-                return i, correction
-        return len(drafted), sample(softmax(rows[len(drafted)], config.temperature), rng)
+
+def _record(
+    drafted: list[int], emitted: list[int], verdict: Verdict, calls: int, t_round: float,
+    t_drafted: float, t_end: float,
+) -> RoundRecord:  # fmt: skip
+    """The round's times: draft, wire (net_s), the target's call (verify_s), and the rest."""
+    draft_s, total_s = t_drafted - t_round, t_end - t_round
+    return RoundRecord(
+        drafted=drafted, accepted=verdict.accepted, emitted=emitted,
+        target_argmax=verdict.target_argmax, draft_calls=calls, draft_s=draft_s,
+        net_s=verdict.net_s, verify_s=verdict.verify_s,
+        other_s=total_s - draft_s - verdict.net_s - verdict.verify_s, total_s=total_s,
+        server_queue_s=verdict.server_queue_s, server_s=verdict.server_s,
+        batch_size=verdict.batch_size, batch_tokens=verdict.batch_tokens,
+        bytes_up=verdict.bytes_up, bytes_down=verdict.bytes_down,
+    )  # fmt: skip
 
 
 def target_only(

@@ -51,3 +51,37 @@ def accept_draft_token(
     total = residual.sum()
     # p == q everywhere leaves no residual mass; then rejection has probability 0 anyway.
     return False, sample(residual / total if total > 0 else p, rng)
+
+
+def top_n(probs: np.ndarray, n: int) -> np.ndarray:
+    """The distribution restricted to its n most likely tokens and renormalised (zero elsewhere).
+    A draft that samples from this and sends only these n (id, prob) pairs keeps rejection
+    sampling exact: the q the server tests against is the q the token was drawn from."""
+    if n >= len(probs):
+        return probs
+    keep = np.argpartition(probs, -n)[-n:]
+    out = np.zeros_like(probs)
+    out[keep] = probs[keep]
+    return out / out.sum()
+
+
+def accept_round(
+    drafted: list[int], q_rows: list[np.ndarray | None], rows: np.ndarray, temperature: float,
+    rng: np.random.Generator,
+) -> tuple[int, int]:  # fmt: skip
+    """Verify one round: `rows` are the target's logits after the last committed token and
+    after each draft token (len(drafted) + 1 rows). Returns (accepted A, the target's token
+    after them: the correction, or the bonus when all were accepted). Greedy (temperature 0):
+    accept while the draft token is the target's argmax. Sampled: Leviathan's test per token."""
+    if temperature == 0:
+        for i, token in enumerate(drafted):
+            best = int(np.argmax(rows[i]))
+            if best != token:
+                return i, best
+        return len(drafted), int(np.argmax(rows[len(drafted)]))
+    for i, token in enumerate(drafted):
+        p = softmax(rows[i], temperature)
+        ok, correction = accept_draft_token(token, p, q_rows[i], rng)
+        if not ok:
+            return i, correction
+    return len(drafted), sample(softmax(rows[len(drafted)], temperature), rng)

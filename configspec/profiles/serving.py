@@ -1,0 +1,150 @@
+"""Profiles of the real edge-server loop: what `configspec serve` measured (kind: serving) and
+what one `configspec edge` run measured end to end (kind: e2e). Raw samples are kept."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from configspec.profiles.environment import Environment
+from configspec.profiling.stats import Summary
+
+SERVING_SCHEMA_VERSION = 1
+E2E_SCHEMA_VERSION = 1
+
+
+class ServeSettings(BaseModel):
+    target: str
+    quant: str
+    file: str
+    file_sha256: str
+    backend: str
+    threads: int
+    host: str
+    port: int
+    protocol_version: int
+    max_sessions: int
+    n_ctx_per_session: int
+    max_batch: int
+    batch_window_s: float
+    prefill_chunk_tokens: int
+    idle_timeout_s: float
+
+
+class BatchSample(BaseModel):
+    """One target forward call."""
+
+    t_s: float  # since the server started
+    rounds: int  # sessions' rounds verified in it (the batch size)
+    tokens: int  # all tokens in the call, prefill chunk included
+    prefill_tokens: int
+    verify_s: float
+
+
+class ServerRoundSample(BaseModel):
+    t_s: float
+    session: int
+    drafted: int
+    accepted: int
+    queue_s: float
+    verify_s: float
+    server_s: float
+    batch_size: int
+
+
+class ServingProfile(BaseModel):
+    schema_version: Literal[1] = SERVING_SCHEMA_VERSION
+    kind: Literal["serving"] = "serving"
+    environment: Environment
+    settings: ServeSettings
+    duration_s: float
+    stopped_by: str  # signal | duration | sessions
+    sessions_opened: int
+    sessions_closed: int
+    sessions_refused: int
+    sessions_idle_closed: int
+    rounds: int
+    verified_tokens: int
+    draft_tokens: int
+    accepted_tokens: int
+    prefill_tokens: int
+    verified_tokens_per_s: float  # over the time rounds were being served (first to last batch)
+    batch_size_histogram: dict[int, int] = Field(default_factory=dict)
+    queue_s: Summary | None = None
+    verify_s: Summary | None = None  # per forward call that verified rounds
+    server_s: Summary | None = None
+    batches: list[BatchSample] = Field(default_factory=list)
+    round_samples: list[ServerRoundSample] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+class NetworkSettings(BaseModel):
+    emulation: str  # "relay" (in-process TCP relay), "none"
+    added_rtt_ms: float  # emulated delay added to the round trip (half each way)
+    bandwidth_mbit_s: float | None  # emulated link rate, both directions; None: not limited
+
+
+class EdgeSettings(BaseModel):
+    server: str
+    target: str
+    target_file_sha256: str
+    draft: str
+    quant: str
+    file: str
+    file_sha256: str
+    k: int
+    tau: float | None
+    mode: str  # greedy | sampled
+    temperature: float
+    top_n: int | None
+    max_new_tokens: int
+    threads: int
+    prompts: str
+    seed: int
+    network: NetworkSettings
+
+
+class EdgeRoundSample(BaseModel):
+    drafted: int
+    accepted: int
+    emitted: int
+    draft_s: float
+    wire_s: float  # send to answer minus the server's own time
+    server_queue_s: float
+    verify_s: float
+    server_s: float
+    other_s: float
+    total_s: float
+    batch_size: int
+    bytes_up: int
+    bytes_down: int
+
+
+class PromptRun(BaseModel):
+    id: str
+    prompt_tokens: int
+    tokens: int
+    ttft_s: float  # open sent to the first token emitted (both prefills included)
+    decode_s: float  # first round start to last round end
+    text: str
+    rounds: list[EdgeRoundSample]
+
+
+class E2EProfile(BaseModel):
+    schema_version: Literal[1] = E2E_SCHEMA_VERSION
+    kind: Literal["e2e"] = "e2e"
+    environment: Environment
+    settings: EdgeSettings
+    measured_rtt_s: Summary  # Hello calls through the same transport, before the sessions
+    goodput_tok_s: float = 0.0  # all tokens / all decode time
+    tokens_per_round: float = 0.0
+    drafted_per_round: float = 0.0
+    inter_token_latency_s: dict[str, float] = Field(default_factory=dict)  # p50, p90, p99
+    ttft_s: Summary | None = None
+    acceptance_by_position: list[float] = Field(default_factory=list)
+    bytes_up_per_round: float = 0.0
+    bytes_down_per_round: float = 0.0
+    prompts: list[PromptRun] = Field(default_factory=list)
+    interrupted: bool = False
+    warnings: list[str] = Field(default_factory=list)
