@@ -128,6 +128,8 @@ class PromptRun(BaseModel):
     ttft_s: float  # open sent to the first token emitted (both prefills included)
     decode_s: float  # first round start to last round end
     text: str
+    output_ids: list[int] = Field(default_factory=list)
+    server_prefill_s: float | None = None  # the server's own account (Opened)
     rounds: list[EdgeRoundSample]
 
 

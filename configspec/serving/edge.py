@@ -156,6 +156,8 @@ class RemoteVerifier(Verifier):
         body = reply.WhichOneof("body")
         if body == "error":
             code = pb.Error.Code.Name(reply.error.code)
+            if code in ("SHUTDOWN", "IDLE", "INTERNAL"):  # not a refusal of what we sent
+                raise ServerGone(f"{code}: {reply.error.message}")
             raise ConfigspecError(f"the server refused ({code}): {reply.error.message}")
         if body != which:
             raise ServerGone(f"expected {which}, the server sent {body}")
@@ -346,6 +348,7 @@ def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, pro
                     id=prompt.id, prompt_tokens=len(tokens), tokens=len(result.tokens),
                     ttft_s=result.prefill_s + (first.total_s if first else 0.0),
                     decode_s=result.decode_s, text=draft.detokenize(result.tokens),
+                    output_ids=result.tokens, server_prefill_s=verifier.opened.prefill_s,
                     rounds=[_round_sample(r) for r in result.rounds],
                 ))  # fmt: skip
                 summarise(profile)
