@@ -308,7 +308,9 @@ def edge(
     server: str = typer.Option("127.0.0.1:50051", help="The verification server, HOST:PORT."),
     draft: str = typer.Option(None, help="Draft model (default: the first draft)."),
     quant: str = typer.Option(None, help="Its quantization (default: the source file's)."),
-    k: int = typer.Option(4, "--k", min=1, max=64, help="Draft tokens per round (K max with --tau)."),
+    k: int = typer.Option(
+        4, "--k", min=1, max=64, help="Draft tokens per round (K max with --tau)."
+    ),
     tau: float = typer.Option(None, min=0.0, max=1.0, help="Stop drafting below this confidence."),
     mode: str = typer.Option("greedy", help="greedy or sampled (lossless rejection sampling)."),
     temperature: float = typer.Option(0.0, min=0.0, help="Sampling temperature (sampled mode)."),

@@ -78,7 +78,9 @@ class FakeRunner(Runner):
         out = []
         for item in items:
             cache = self.sequences[item.sequence]
-            assert item.pos == len(cache), f"sequence {item.sequence}: pos {item.pos} != {len(cache)}"
+            assert item.pos == len(cache), (
+                f"sequence {item.sequence}: pos {item.pos} != {len(cache)}"
+            )
             assert item.pos + len(item.tokens) <= self.n_ctx, "context exceeded"
             rows = []
             for token in item.tokens:

@@ -50,6 +50,7 @@ class DeviceTerms:
     vocab_size: int
     top_n: int | None
     header_bytes: int
+    verdict_bytes: int = 34
 
 
 @dataclass
@@ -80,7 +81,7 @@ def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
     bytes_up = f.upload_bytes(
         x.drafted, t.mode, t.token_id_bytes, t.prob_bytes, t.vocab_size, t.top_n, t.header_bytes
     )
-    bytes_down = f.download_bytes(t.token_id_bytes, t.header_bytes)
+    bytes_down = f.download_bytes(t.header_bytes, t.verdict_bytes)
     net_s = f.network_time_s(t.rtt_s, bytes_up, bytes_down, t.up_bit_s, t.down_bit_s)
     verify_s = np.asarray(x.verify_s, float)
     round_s = f.round_time_s(draft_s, net_s, verify_s, t.overhead_s)

@@ -45,21 +45,25 @@ def upload_bytes(
     drafted: Num, mode: str, token_id_bytes: int, prob_bytes: int, vocab_size: int,
     top_n: int | None, header_bytes: int,
 ) -> np.ndarray:  # fmt: skip
-    """Bytes edge -> server per round. Greedy: D ids. Lossless sampling needs q(x) for rejection
-    sampling (Leviathan 2023 alg. 1): a vocab-sized probability vector per draft token, or top-n
-    (id, prob) pairs when sparsified, whichever is smaller (SpecEdge-style payload accounting)."""
+    """Bytes edge -> server per round: the framing (header_bytes), the committed token (the last
+    round's correction/bonus, which the target has not seen) and D draft ids. Lossless sampling
+    also needs q(x) for rejection sampling (Leviathan 2023 alg. 1): a vocab-sized probability
+    vector per draft token, or top-n (id, prob) pairs when sparsified, whichever is smaller
+    (SpecEdge-style payload accounting). For configspec's gRPC protocol header_bytes is derived
+    in docs/model.md ("Bytes on the wire")."""
     d = np.asarray(drafted, dtype=float)
     per_token = float(token_id_bytes)
     if mode == "sampled":
         dense = vocab_size * prob_bytes
         # sparse pairs carry their ids, so past n ~ vocab * p / (id + p) the dense vector is smaller
         per_token += dense if top_n is None else min(dense, top_n * (token_id_bytes + prob_bytes))
-    return header_bytes + d * per_token
+    return header_bytes + token_id_bytes + d * per_token
 
 
-def download_bytes(token_id_bytes: int, header_bytes: int) -> float:
-    """Bytes server -> edge per round: the accepted count and the bonus/correction token id."""
-    return float(header_bytes + 4 + token_id_bytes)
+def download_bytes(header_bytes: int, verdict_bytes: int) -> float:
+    """Bytes server -> edge per round: the framing and the verdict (accepted count, the
+    correction/bonus token, the server's timings)."""
+    return float(header_bytes + verdict_bytes)
 
 
 def network_time_s(

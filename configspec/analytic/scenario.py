@@ -44,7 +44,8 @@ class Payload(_Strict):
     prob_bytes: int = Field(2, ge=1)  # float16 probabilities
     vocab_size: int = Field(151936, ge=2)  # Qwen2.5 embedding rows (the demo pair)
     top_n: int | None = Field(None, ge=1)  # send only the n largest (id, prob) pairs
-    header_bytes: int = Field(40, ge=0)  # framing per message, each direction
+    header_bytes: int = Field(48, ge=0)  # framing per round, each direction (docs/model.md)
+    verdict_bytes: int = Field(34, ge=0)  # the server's answer beyond framing
 
 
 class Server(_Strict):

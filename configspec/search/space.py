@@ -64,7 +64,7 @@ def device_terms(scenario: Scenario, device: str, idle_w: float) -> DeviceTerms:
         lifetime_h=edge.lifetime_h, utilisation=edge.utilisation,
         usd_per_kwh=edge.electricity_usd_per_kwh, token_id_bytes=payload.token_id_bytes,
         prob_bytes=payload.prob_bytes, vocab_size=payload.vocab_size, top_n=payload.top_n,
-        header_bytes=payload.header_bytes,
+        header_bytes=payload.header_bytes, verdict_bytes=payload.verdict_bytes,
     )  # fmt: skip
 
 

@@ -33,9 +33,8 @@ from configspec.profiling.stats import Summary
 from configspec.progress import console, step_progress
 from configspec.serving.proto import verify_pb2 as pb
 from configspec.serving.proto import verify_pb2_grpc as pb_grpc
-from configspec.serving.protocol import MODES, PROTOCOL_VERSION, encode_q
+from configspec.serving.protocol import GRPC_OPTIONS, MODES, PROTOCOL_VERSION, encode_q
 from configspec.serving.relay import LinkShape, Relay
-from configspec.serving.server import MAX_MESSAGE_BYTES
 from configspec.speculative.decoder import (
     DecodeConfig,
     RoundRecord,
@@ -101,8 +100,7 @@ class Connection:
         self.relay = Relay(host, port, shape).start()
         self.channel = grpc.insecure_channel(
             f"127.0.0.1:{self.relay.port}",
-            options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)],
+            options=GRPC_OPTIONS,
         )  # fmt: skip
         self.stub = pb_grpc.VerifierStub(self.channel)
 

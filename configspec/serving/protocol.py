@@ -14,6 +14,17 @@ from configspec.serving.proto import verify_pb2 as pb
 PROTOCOL_VERSION = 1
 DEFAULT_PORT = 50051
 
+# gRPC channel and server options on both sides. A dense sampled-mode round carries D x vocab
+# float16 (16 x 152k = 5 MB). BDP probing is off: its PING frames would add 17-34 bytes to some
+# rounds at random, and a stream of small messages gains nothing from a larger window, so the
+# bytes per round follow the payload formula exactly (docs/model.md).
+MAX_MESSAGE_BYTES = 256 << 20
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.http2.bdp_probe", 0),
+]
+
 MODES = {"greedy": pb.GREEDY, "sampled": pb.SAMPLED}
 
 

@@ -35,9 +35,7 @@ from configspec.serving.engine import EngineError, Opened, RoundJob, RoundResult
 from configspec.serving.metrics import ServerMetrics
 from configspec.serving.proto import verify_pb2 as pb
 from configspec.serving.proto import verify_pb2_grpc as pb_grpc
-from configspec.serving.protocol import PROTOCOL_VERSION, decode_q, version_refusal
-
-MAX_MESSAGE_BYTES = 256 << 20  # a dense sampled-mode round: D x vocab float16 (16 x 152k = 5 MB)
+from configspec.serving.protocol import GRPC_OPTIONS, PROTOCOL_VERSION, decode_q, version_refusal
 
 
 @dataclass(frozen=True)
@@ -306,8 +304,7 @@ def run_server(options: ServeOptions) -> tuple[ServingProfile, Path]:
 
 
 async def _serve(options: ServeOptions, engine: VerifyEngine, target: TargetInfo, metrics):
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                      ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)])  # fmt: skip
+    server = grpc.aio.server(options=GRPC_OPTIONS)
     pb_grpc.add_VerifierServicer_to_server(VerifierService(engine, target), server)
     address = f"[{options.host}]" if ":" in options.host else options.host
     try:

@@ -32,14 +32,14 @@ def test_drafting_time():
 
 
 def test_payload_bytes_greedy_sampled_and_sparsified():
-    # greedy: header 40 + D 2 x 4-byte ids = 48
-    assert f.upload_bytes(2, "greedy", 4, 2, 1000, None, 40) == pytest.approx(48)
-    # sampled, full vocab: 40 + 2 x (4 + 1000 x 2) = 40 + 2 x 2004 = 4048
-    assert f.upload_bytes(2, "sampled", 4, 2, 1000, None, 40) == pytest.approx(4048)
-    # sampled, top-10: 40 + 2 x (4 + 10 x (4 + 2)) = 40 + 2 x 64 = 168
-    assert f.upload_bytes(2, "sampled", 4, 2, 1000, 10, 40) == pytest.approx(168)
-    # down: header 40 + 4-byte accepted count + 4-byte token id = 48
-    assert f.download_bytes(4, 40) == pytest.approx(48)
+    # greedy: header 40 + the committed 4-byte id + D 2 x 4-byte ids = 52
+    assert f.upload_bytes(2, "greedy", 4, 2, 1000, None, 40) == pytest.approx(52)
+    # sampled, full vocab: 40 + 4 + 2 x (4 + 1000 x 2) = 44 + 2 x 2004 = 4052
+    assert f.upload_bytes(2, "sampled", 4, 2, 1000, None, 40) == pytest.approx(4052)
+    # sampled, top-10: 40 + 4 + 2 x (4 + 10 x (4 + 2)) = 44 + 2 x 64 = 172
+    assert f.upload_bytes(2, "sampled", 4, 2, 1000, 10, 40) == pytest.approx(172)
+    # down: header 40 + the verdict's 34 bytes = 74
+    assert f.download_bytes(40, 34) == pytest.approx(74)
 
 
 def test_network_time():
@@ -101,27 +101,28 @@ def _one(**overrides) -> RoundInputs:
 
 def test_evaluate_one_configuration_by_hand():
     m = evaluate(_one(), _terms())
-    # draft (4 + 0.5) x 0.02 = 0.09; up 40 + 4 x 4 = 56 B; down 48 B
-    # net 0.02 + 0.000448 + 0.000384 = 0.020832; round 0.09 + 0.020832 + 0.07 = 0.180832 s
-    assert m.round_s[0] == pytest.approx(0.180832)
-    assert m.goodput_tok_s[0] == pytest.approx(3 / 0.180832)  # 16.5900 tok/s
+    # draft (4 + 0.5) x 0.02 = 0.09; up 40 + 4 + 4 x 4 = 60 B; down 40 + 34 = 74 B
+    # net 0.02 + 0.00048 + 0.000592 = 0.021072; round 0.09 + 0.021072 + 0.07 = 0.181072 s
+    assert m.round_s[0] == pytest.approx(0.181072)
+    assert m.goodput_tok_s[0] == pytest.approx(3 / 0.181072)  # 16.5680 tok/s
     # server: 0.001 $/s x 0.07 / 1 / 3 = 2.3333e-5 $/token = 23.333 $/1M
     assert m.server_usd_per_1m[0] == pytest.approx(23.3333, rel=1e-5)
     # edge: CAPEX 36 / (10 x 1) = 3.6 $/h = 0.001 $/s, no OPEX (0 $/kWh);
-    # per token 0.001 x 0.180832 / 3 = 6.02773e-5 $ = 60.2773 $/1M
-    assert m.edge_usd_per_1m[0] == pytest.approx(60.2773, rel=1e-5)
-    assert m.usd_per_1m_tokens[0] == pytest.approx(23.3333 + 60.2773, rel=1e-5)
-    # energy: (10 x 0.09 + 2 x (0.180832 - 0.09) + 7) / 3 = 2.693888 J
-    assert m.joules_per_token[0] == pytest.approx(2.693888)
-    # capacity: floor(0.180832 x 1 / 0.07) = floor(2.583) = 2 devices
+    # per token 0.001 x 0.181072 / 3 = 6.03573e-5 $ = 60.3573 $/1M
+    assert m.edge_usd_per_1m[0] == pytest.approx(60.3573, rel=1e-5)
+    assert m.usd_per_1m_tokens[0] == pytest.approx(23.3333 + 60.3573, rel=1e-5)
+    # energy: (10 x 0.09 + 2 x (0.181072 - 0.09) + 7) / 3 = 2.694048 J
+    assert m.joules_per_token[0] == pytest.approx(2.694048)
+    # capacity: floor(0.181072 x 1 / 0.07) = floor(2.587) = 2 devices
     assert m.devices_supported[0] == 2
 
 
 def test_evaluate_sampled_payload_slows_a_slow_link():
-    # sampled: up 40 + 4 x (4 + 1000 x 2) = 8056 B; at 1 Mbit/s that is 8 x 8056 / 1e6 = 64.448 ms
+    # sampled: up 40 + 4 + 4 x (4 + 1000 x 2) = 8060 B, greedy 60 B; at 1 Mbit/s the difference
+    # takes 8 x 8000 / 1e6 = 64 ms
     greedy = evaluate(_one(), _terms())
     sampled = evaluate(_one(), _terms(mode="sampled"))
-    extra_s = 8 * (8056 - 56) / 1e6
+    extra_s = 8 * (8060 - 60) / 1e6
     assert sampled.round_s[0] - greedy.round_s[0] == pytest.approx(extra_s)
 
 
@@ -133,5 +134,5 @@ def test_energy_label_says_estimated_unless_all_measured():
 
 def test_sparse_payload_never_exceeds_the_dense_vector():
     # top-400 pairs: 400 x 6 = 2400 B > dense 1000 x 2 = 2000 B, so the dense vector is sent:
-    # 40 + 1 x (4 + 2000) = 2044
-    assert f.upload_bytes(1, "sampled", 4, 2, 1000, 400, 40) == pytest.approx(2044)
+    # 40 + 4 + 1 x (4 + 2000) = 2048
+    assert f.upload_bytes(1, "sampled", 4, 2, 1000, 400, 40) == pytest.approx(2048)

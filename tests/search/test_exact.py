@@ -24,8 +24,8 @@ def brute_force_metrics(space) -> list[tuple[float, float, float]]:
     for i in range(len(space)):
         x = {k: float(v[i]) for k, v in vars(space.inputs).items()}
         draft_s = (x["drafted"] + x["extra_steps"]) * x["step_s"]
-        up = t.header_bytes + x["drafted"] * t.token_id_bytes
-        down = t.header_bytes + 4 + t.token_id_bytes
+        up = t.header_bytes + (x["drafted"] + 1) * t.token_id_bytes
+        down = t.header_bytes + t.verdict_bytes
         net_s = t.rtt_s + 8 * up / t.up_bit_s + 8 * down / t.down_bit_s
         round_s = draft_s + net_s + x["verify_s"] + t.overhead_s
         goodput = x["tokens"] / round_s

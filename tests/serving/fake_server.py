@@ -11,6 +11,7 @@ import grpc
 from configspec.alignment.tokenizers import tokenizer_fingerprint
 from configspec.serving.engine import VerifyEngine
 from configspec.serving.proto import verify_pb2_grpc as pb_grpc
+from configspec.serving.protocol import GRPC_OPTIONS
 from configspec.serving.relay import LinkShape
 from configspec.serving.server import TargetInfo, VerifierService
 
@@ -32,7 +33,7 @@ class FakeServer:
 
         async def main() -> None:
             self._stop = asyncio.Event()
-            server = grpc.aio.server()
+            server = grpc.aio.server(options=GRPC_OPTIONS)
             pb_grpc.add_VerifierServicer_to_server(VerifierService(self.engine, self.target),
                                                    server)  # fmt: skip
             self.port = server.add_insecure_port("127.0.0.1:0")
