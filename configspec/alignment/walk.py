@@ -37,6 +37,7 @@ class WalkCounts:
     drafted: float = 0
     accepted: float = 0
     tokens: float = 0
+    full: float = 0  # rounds that drafted and had every draft accepted (greedy walks only)
 
     def __add__(self, other: WalkCounts) -> WalkCounts:
         return WalkCounts(
@@ -44,7 +45,13 @@ class WalkCounts:
             self.drafted + other.drafted,
             self.accepted + other.accepted,
             self.tokens + other.tokens,
+            self.full + other.full,
         )
+
+    @property
+    def full_acceptance(self) -> float:
+        """P(all drafted accepted) per round: the draft then ingests two tokens next round."""
+        return self.full / self.rounds if self.rounds else 0.0
 
     @property
     def tokens_per_round(self) -> float:
@@ -106,7 +113,7 @@ def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
     m = np.asarray(matches, dtype=bool)
     n = len(m)
     run = _run_lengths(m)
-    counts = WalkCounts(0, 0, 0, 0)
+    counts = WalkCounts()
     s = 0
     while s < n:
         d = int(lengths[s])
@@ -115,6 +122,7 @@ def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
         counts.drafted += d
         counts.accepted += a
         counts.tokens += a + 1
+        counts.full += d > 0 and a == d
         s += a + 1
     return counts
 
