@@ -277,7 +277,11 @@ def main() -> None:
         predicted = float(m.goodput_tok_s[0])
         err = predicted / measured - 1
         errors.append(abs(err))
-        mean = lambda f: 1e3 * sum(f(r) for res in results for r in res.rounds) / n_rounds  # noqa: E731
+        rounds = [r for res in results for r in res.rounds]
+
+        def mean(f, rounds=rounds) -> float:
+            return 1e3 * sum(f(r) for r in rounds) / len(rounds)
+
         print(f"{label(policy):<13} {1e3 * delay:>5.0f} {measured:>9.2f} {predicted:>10.2f} "
               f"{err:>+7.1%}   {tokens / n_rounds:>9.2f}/{tpr:<9.2f}   "
               f"{mean(lambda r: r.draft_s):.0f} ({1e3 * float(m.draft_s[0]):.0f}) / "
