@@ -135,21 +135,37 @@ def traces(draft: LlamaCppRunner, prompts, continuations):
 
 
 def walk(tr, policy) -> tuple[float, float, float]:
-    """(tokens/round, drafted/round, extra draft steps/round) of the walk over every prompt."""
+    """(tokens/round, drafted/round, P(all drafted accepted)) of the walk over every prompt."""
     k, tau = policy
-    if tau is None:
-        counts = total(greedy_walk(m, k) for m, _ in tr)
-        return counts.tokens_per_round, counts.drafted_per_round, counts.full_acceptance
-    counts = total(threshold_walk(m, c, k, tau) for m, c in tr)
-    return counts.tokens_per_round, counts.drafted_per_round, 1.0  # the step that fell below tau
+    walks = (greedy_walk(m, k) if tau is None else threshold_walk(m, c, k, tau) for m, c in tr)
+    counts = total(walks)
+    return counts.tokens_per_round, counts.drafted_per_round, counts.full_acceptance
 
 
-def draft_step_s(draft: LlamaCppRunner, context: list[int]) -> float:
+def extra_draft_steps(policy, full: float, step_s: float, step2_s: float) -> float:
+    """Draft calls beyond D per round, in single-step units (docs/model.md, "Drafting"): after
+    a fully accepted fixed-K round the next round's first call feeds two tokens (the last draft
+    and the bonus), costing step2_s - step_s more; a threshold round also pays the call whose
+    token fell below tau (a full acceptance there is rare and ignored)."""
+    two_token = full * (step2_s - step_s) / step_s
+    return two_token if policy[1] is None else 1.0
+
+
+def draft_step_s(draft: LlamaCppRunner, context: list[int], n: int = 16) -> tuple[float, float]:
+    """(one-token call, two-token call) mean times at `context`, the drafting profile's way."""
     draft.reset()
     draft.forward(context[:-1])
     timed_decode(draft, context[-1], 4)
     draft.rollback(len(context) - 1)
-    return statistics.mean(timed_decode(draft, context[-1], 16))
+    one = statistics.mean(timed_decode(draft, context[-1], n))
+    draft.rollback(len(context) - 1)
+    two = []
+    for _ in range(n // 2):
+        t0 = time.perf_counter()
+        draft.forward(context[-2:] if len(context) > 1 else context * 2)
+        two.append(time.perf_counter() - t0)
+        draft.rollback(len(context) - 1)
+    return one, statistics.mean(two)
 
 
 def run_cell(draft, address, fingerprint, prompts, policy, delay_s, new_tokens):
@@ -252,7 +268,7 @@ def main() -> None:
         server.wait(60)
         worker_proc.close()
 
-    steps = [s for c in cells for s, _ in timing[c]]
+    steps = [s for c in cells for (s, _), _ in timing[c]]
     print(f"draft step over all measurements: {1e3 * min(steps):.1f}-{1e3 * max(steps):.1f} ms")
     print(f"\n{'policy':<13} {'delay':>5} {'measured':>9} {'predicted':>10} {'error':>7}   "
           f"{'tok/round meas/walk':>19}   per round ms, measured (predicted): draft / wire / "
@@ -261,12 +277,14 @@ def main() -> None:
     base_overhead = extra["queue_s"] + extra["server_overhead_s"] + extra["edge_overhead_s"]
     for policy, delay in cells:
         results = runs[(policy, delay)]
-        step_s = statistics.mean(s for s, _ in timing[(policy, delay)])
+        step_s = statistics.mean(s for (s, _), _ in timing[(policy, delay)])
+        step2_s = statistics.mean(s2 for (_, s2), _ in timing[(policy, delay)])
         verify = {k: statistics.mean(v[k] for _, v in timing[(policy, delay)]) for k in range(9)}
         tokens = sum(len(r.tokens) for r in results)
         measured = tokens / sum(r.decode_s for r in results)
         n_rounds = sum(len(r.rounds) for r in results)
-        tpr, drafted, extra_steps = walk(tr, policy)
+        tpr, drafted, full = walk(tr, policy)
+        extra_steps = extra_draft_steps(policy, full, step_s, step2_s)
         verify_d = float(np.interp(drafted, list(verify), list(verify.values())))
         x = RoundInputs(
             drafted=np.array([drafted]), extra_steps=np.array([extra_steps]),

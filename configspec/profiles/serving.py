@@ -40,6 +40,8 @@ class BatchSample(BaseModel):
     tokens: int  # all tokens in the call, prefill chunk included
     prefill_tokens: int
     verify_s: float
+    context_tokens: float = 0.0  # mean cache position of the rounds in it
+    verified_tokens: int = 0  # accepted + 1 over its rounds
 
 
 class ServerRoundSample(BaseModel):

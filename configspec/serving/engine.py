@@ -103,6 +103,8 @@ class BatchRecord:
     tokens: int
     prefill_tokens: int
     verify_s: float
+    context_tokens: float = 0.0  # mean cache position of the rounds verified (0: none)
+    verified_tokens: int = 0  # accepted + 1 over its rounds
 
 
 @dataclass
@@ -348,8 +350,10 @@ class VerifyEngine:
         t1 = self.clock()
         verify_s = t1 - t0
         n_tokens = sum(len(i.tokens) for i in items)
+        contexts = [i.pos for i in items[: len(jobs)]]
         record = BatchRecord(t0 - self.started_s, len(jobs), n_tokens,
-                             len(chunk[1]) if chunk else 0, verify_s)  # fmt: skip
+                             len(chunk[1]) if chunk else 0, verify_s,
+                             sum(contexts) / len(contexts) if contexts else 0.0)  # fmt: skip
         round_records = []
         with self._cond:
             for job, job_rows in zip(jobs, rows, strict=False):
@@ -377,6 +381,7 @@ class VerifyEngine:
                 self.stats.prefill_tokens += len(tokens)
                 if not s.prefill_todo and not s.closed:
                     self._mark_ready(s, t1)
+            record.verified_tokens = sum(r.accepted + 1 for r in round_records)
             self.stats.batches.append(record)
             self.stats.rounds += round_records
             self._cond.notify_all()
