@@ -18,9 +18,6 @@ class DecodeAtContext(BaseModel):
     decode_tokens: int  # tokens decoded per repetition
     tokens_per_s: Summary  # one sample per repetition: decode_tokens / sum(step_s)
     step_s: list[list[float]]  # every timed decode call, per repetition
-    # two-token forward calls at the same context (a round's first call after a full acceptance);
-    # empty in profiles made before configspec measured it
-    two_token_step_s: list[float] = Field(default_factory=list)
     energy_j_per_token: Summary  # one sample per repetition
     power_w: Summary  # mean power during each repetition's decode window
     power_source: str  # measured:<meter> or estimated:<basis>

@@ -63,23 +63,6 @@ def timed_decode(runner: Runner, first_token: int, n_tokens: int) -> list[float]
     return step_s
 
 
-TWO_TOKEN_CALLS = 8  # per repetition
-
-
-def timed_two_token_calls(runner: Runner, pair: list[int], n: int, base: int) -> list[float]:
-    """The time of `n` forward calls over two tokens at cache length `base` (rolled back after
-    each): the draft's first call of a round after a fully accepted one feeds the last draft
-    token and the bonus token together (docs/model.md, "Drafting, on the real edge")."""
-    samples = []
-    clock = time.perf_counter
-    for _ in range(n):
-        t0 = clock()
-        runner.forward(pair)
-        samples.append(clock() - t0)
-        runner.rollback(base)
-    return samples
-
-
 def time_decode(
     runner: Runner, context: list[int], settings: DecodeSettings, meter: PowerMeter,
     on_repetition: Callable[[], None] | None = None,
@@ -95,7 +78,6 @@ def time_decode(
     timed_decode(runner, first, settings.warmup_tokens)
     runner.rollback(len(prompt))
     steps, rates, energy_per_token, power, windows, zones = [], [], [], [], [], []
-    two_token_s: list[float] = []
     source = meter.source
     errors_before = getattr(meter, "errors", 0)
     for _ in range(settings.repetitions):
@@ -103,7 +85,6 @@ def time_decode(
         step_s = timed_decode(runner, first, settings.decode_tokens)
         reading = meter.end_window(window)
         runner.rollback(len(prompt))
-        two_token_s += timed_two_token_calls(runner, [first, first], TWO_TOKEN_CALLS, len(prompt))
         steps.append(step_s)
         rates.append(len(step_s) / sum(step_s))
         # Energy per drafted token: the window's energy (the whole device's draw, idle included)
@@ -129,7 +110,7 @@ def time_decode(
                         f"at the last reading ({getattr(meter, 'last_error', '')})")  # fmt: skip
     result = DecodeAtContext(
         context_tokens=len(context), decode_tokens=settings.decode_tokens,
-        tokens_per_s=Summary.of(rates), step_s=steps, two_token_step_s=two_token_s,
+        tokens_per_s=Summary.of(rates), step_s=steps,
         energy_j_per_token=Summary.of(energy_per_token), power_w=Summary.of(power),
         power_source=source, window_s=windows, short_windows=short,
         zones_power_w={z: sum(d.get(z, 0.0) for d in zones) / len(zones) for z in zones[0]},
