@@ -109,7 +109,7 @@ def test_real_profile_flags_and_remeasures_under_contention(demo_registry, test_
     def profile(name: str, retries: list):
         p = new_profile("demo", test_threads, settings, meter, skipped, "llama_cpp", "?")
         run_sweep(cells, p, tmp_path / f"{name}.json", test_threads, settings, meter,
-                  on_busy=lambda what, load: retries.append(what))  # fmt: skip
+                  on_busy=lambda what, load: retries.append((what, load)))  # fmt: skip
         return p.cells[0]
 
     quiet_retries: list = []
@@ -128,5 +128,11 @@ def test_real_profile_flags_and_remeasures_under_contention(demo_registry, test_
             s.wait()
     decode = busy.decode[0].machine_load
     assert decode.attempts > 1 and busy_retries, "the busy cell was not measured again"
-    assert decode.busy and any("other processes" in r for r in decode.reasons), decode.reasons
-    assert any("machine busy" in note for note in busy.busy_notes())
+    flagged = [load for what, load in busy_retries if "@" in what]  # the decode measurements
+    assert flagged and all(load.busy for load in flagged)
+    assert any("other processes" in r for load in flagged for r in load.reasons), flagged
+    # The quietest attempt is kept: on a machine with more cores than the spinners fill, a
+    # re-measurement can be quiet; when it is not, the profile says so in its notes.
+    assert len(decode.reasons) <= min(len(load.reasons) for load in flagged)
+    if decode.busy:
+        assert any("machine busy" in note for note in busy.busy_notes())
