@@ -22,6 +22,7 @@ from pathlib import Path
 
 from configspec.alignment.command import align
 from configspec.alignment.sweep import AlignOptions
+from configspec.profiles.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWN_K = (1, 2, 4, 8)
@@ -57,7 +58,7 @@ def main() -> None:
     for cell in profile.cells:
         row = []
         for k in SHOWN_K:
-            stats = cell.policy(k)
+            stats = cell.stats(Policy.fixed(k))
             ci = stats.tokens_per_round_ci95
             band = f"[{ci[0]:.2f},{ci[1]:.2f}]" if ci else ""
             row.append(f"{stats.tokens_per_round:.2f}{band}/{cell.iid_tokens_per_round[k - 1]:.2f}")

@@ -18,6 +18,7 @@ from configspec.alignment.sweep import (
 from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import save_profile
+from configspec.profiles.policy import Policy
 from configspec.profiling.drafting_sweep import select_cells
 from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
@@ -40,7 +41,7 @@ def print_alignment(profile: AlignmentProfile) -> None:
             if k > len(cell.fixed_k):
                 shown.append("")
                 continue
-            stats = cell.policy(k)
+            stats = cell.stats(Policy.fixed(k))
             ci = stats.tokens_per_round_ci95
             band = f" [{ci[0]:.2f}-{ci[1]:.2f}]" if ci else ""
             shown.append(

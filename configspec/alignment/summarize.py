@@ -29,10 +29,10 @@ from configspec.alignment.walk import (
     walk_with_lengths,
 )
 from configspec.profiles.alignment import PolicyStats
+from configspec.profiles.policy import Policy
 
 TOPK = (1, 2, 4, 8)
 DEFAULT_TAU_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-Policy = tuple[int, float | None]  # (K or K_max, tau or None)
 
 
 @dataclass
@@ -46,14 +46,14 @@ class PromptSummary:
 
 
 def policies(k_max: int, tau_grid: tuple[float, ...]) -> list[Policy]:
-    return [(k, None) for k in range(1, k_max + 1)] + [(k_max, tau) for tau in tau_grid]
+    fixed = [Policy.fixed(k) for k in range(1, k_max + 1)]
+    return fixed + [Policy.threshold(k_max, tau) for tau in tau_grid]
 
 
 def _lengths(trace: PromptTrace, policy: Policy) -> np.ndarray:
-    k, tau = policy
-    if tau is None:
-        return fixed_draft_lengths(len(trace), k)
-    return threshold_draft_lengths(trace.confidence, k, tau)
+    if policy.tau is None:
+        return fixed_draft_lengths(len(trace), policy.k_max)
+    return threshold_draft_lengths(trace.confidence, policy.k_max, policy.tau)
 
 
 def summarize_prompt(
@@ -72,8 +72,10 @@ def summarize_prompt(
     for policy, d, r in zip(pols, lengths, rounds, strict=True):
         summary.counts[policy] = expected_walk(trace.beta, d)
         summary.mc_rounds[policy] = r
-        if policy[1] is None:
-            summary.start_sum[policy] = float(expected_tokens_by_start(trace.beta, policy[0]).sum())
+        if not policy.is_threshold:
+            summary.start_sum[policy] = float(
+                expected_tokens_by_start(trace.beta, policy.k_max).sum()
+            )
     return summary
 
 
@@ -97,10 +99,10 @@ def _stats(policy: Policy, summaries: list[PromptSummary], sampled: bool) -> Pol
         tokens = sum(s.n for s in summaries)
         rounds = np.sum([s.mc_rounds[policy] for s in summaries], axis=0)
         ci = monte_carlo_estimate(tokens, rounds).ci95
-        if policy[1] is None:
+        if not policy.is_threshold:
             start_mean = sum(s.start_sum[policy] for s in summaries) / max(tokens, 1)
     return PolicyStats(
-        k_max=policy[0], tau=policy[1], drafted_per_round=counts.drafted_per_round,
+        k_max=policy.k_max, tau=policy.tau, drafted_per_round=counts.drafted_per_round,
         accepted_per_round=counts.accepted_per_round, tokens_per_round=counts.tokens_per_round,
         rounds=counts.rounds, tokens_per_round_ci95=ci, expected_tokens_per_start=start_mean,
     )  # fmt: skip
@@ -118,8 +120,8 @@ def summarize_cell(
         n_positions=sum(len(t) for t in traces),
         acceptance_rate=a,
         acceptance_by_position=acceptance_by_position(values, k_max),
-        fixed_k=[_stats((k, None), summaries, sampled) for k in range(1, k_max + 1)],
+        fixed_k=[_stats(Policy.fixed(k), summaries, sampled) for k in range(1, k_max + 1)],
         iid_tokens_per_round=[iid_tokens_per_round(a, k) for k in range(1, k_max + 1)],
-        threshold=[_stats((k_max, tau), summaries, sampled) for tau in tau_grid],
+        threshold=[_stats(Policy.threshold(k_max, tau), summaries, sampled) for tau in tau_grid],
         topk_coverage={k: topk_coverage(ranks, k) for k in TOPK},
     )

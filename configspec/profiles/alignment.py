@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
+from configspec.profiles.policy import Policy
 
 ALIGNMENT_SCHEMA_VERSION = 1
 
@@ -31,6 +32,10 @@ class PolicyStats(BaseModel):
     # sampled: 95% spread of tokens / rounds over Monte Carlo passes of the whole prompt set;
     # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (MODEL.md)
     expected_tokens_per_start: float | None = None
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(k_max=self.k_max, tau=self.tau)
 
 
 class AlignmentCell(BaseModel):
@@ -56,12 +61,13 @@ class AlignmentCell(BaseModel):
     prompt_ids: list[str] = Field(default_factory=list)  # prompts walked, in trace order
     confidence: Literal["argmax_prob_t1", "max_q_at_temperature"] | None = None
 
-    def policy(self, k: int, tau: float | None = None) -> PolicyStats:
-        pool = self.fixed_k if tau is None else self.threshold
+    def stats(self, policy: Policy) -> PolicyStats:
+        """The figures of one policy (fixed K or threshold, as walked in this cell's traces)."""
+        pool = self.threshold if policy.is_threshold else self.fixed_k
         for stats in pool:
-            if stats.k_max == k and stats.tau == tau:
+            if stats.policy == policy:
                 return stats
-        raise KeyError(f"no policy K={k} tau={tau} for {self.draft} {self.quant} ({self.mode})")
+        raise KeyError(f"no policy {policy.label} for {self.draft} {self.quant} ({self.mode})")
 
 
 class AlignmentSettings(BaseModel):

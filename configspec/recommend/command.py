@@ -92,19 +92,18 @@ def _configuration(result: DeviceResult, position: int, scenario: Scenario, flag
     space, m = result.space, result.metrics
     i = result.index(position)
     row = m.row(position)
-    tau = float(space.tau[i])
+    policy = space.policy[i]
     target_ar = space.baselines[0]
     draft_alone = model_on_device(
         f"draft alone on {space.device}", float(space.inputs.step_s[i]),
         float(space.inputs.draft_w[i]), str(space.draft_power_source[i]), space.terms,
     )  # fmt: skip
     draft_file = str(space.file[i])
-    llama = llama_cpp_flags(draft_file, int(space.k_max[i]), tau, flags)
+    llama = llama_cpp_flags(draft_file, policy, flags)
     return {
         "draft": str(space.draft[i]),
         "quant": str(space.quant[i]),
-        "policy": {"k_max": int(space.k_max[i]), "tau": None if math.isnan(tau) else tau,
-                   "label": space.policy(i)},  # fmt: skip
+        "policy": policy.model_dump(),
         "predicted": {
             "goodput_tok_s": row["goodput_tok_s"],
             "usd_per_1m_tokens": row["usd_per_1m_tokens"],
@@ -133,9 +132,8 @@ def _configuration(result: DeviceResult, position: int, scenario: Scenario, flag
         "draft_alone_on_device": draft_alone.as_dict(),
         "llama_cpp": {"flags_style": flags, "flags": llama,
                       "command": llama_cpp_command(llama, scenario.mode, scenario.temperature)},
-        "vllm": {"speculative_config": vllm_speculative_config(draft_file, int(space.k_max[i]),
-                                                               tau),
-                 "notes": vllm_notes(draft_file, tau)},
+        "vllm": {"speculative_config": vllm_speculative_config(draft_file, policy),
+                 "notes": vllm_notes(draft_file, policy)},
     }  # fmt: skip
 
 
@@ -143,7 +141,7 @@ def device_report(result: DeviceResult, scenario: Scenario, flags: str) -> dict:
     space, m = result.space, result.metrics
     front = [
         {"draft": str(space.draft[result.index(p)]), "quant": str(space.quant[result.index(p)]),
-         "policy": space.policy(result.index(p)), "goodput_tok_s": float(m.goodput_tok_s[p]),
+         "policy": space.policy[result.index(p)].label, "goodput_tok_s": float(m.goodput_tok_s[p]),
          "usd_per_1m_tokens": float(m.usd_per_1m_tokens[p]),
          "joules_per_token": float(m.joules_per_token[p])}
         for p in result.front

@@ -10,19 +10,21 @@ spelling of earlier releases (what llama-cpp-python 0.3.x vendors).
 
 from __future__ import annotations
 
-import math
 import shlex
+
+from configspec.profiles.policy import Policy
 
 FLAG_STYLES = ("new", "old")
 
 
-def llama_cpp_flags(draft_file: str, k_max: int, tau: float, style: str = "new") -> list[str]:
+def llama_cpp_flags(draft_file: str, policy: Policy, style: str = "new") -> list[str]:
     """Flags for llama-server's draft. A fixed K sets p-min 0, because llama.cpp otherwise stops
     drafting below its default p-min (0.75 in older releases) and K would not be fixed; n-min 0
     keeps every draft however short."""
     if style not in FLAG_STYLES:
         raise ValueError(f"style must be one of {FLAG_STYLES}")
-    p_min = 0.0 if math.isnan(tau) else tau
+    p_min = policy.tau or 0.0
+    k_max = policy.k_max
     if style == "new":
         return ["--spec-type", "draft-simple", "--spec-draft-model", draft_file,
                 "--spec-draft-n-max", str(k_max), "--spec-draft-n-min", "0",
@@ -36,19 +38,23 @@ def llama_cpp_command(flags: list[str], mode: str, temperature: float) -> str:
     return shlex.join(["llama-server", "-m", "TARGET.gguf", *flags, *sampling])
 
 
-def vllm_speculative_config(draft_file: str, k_max: int, tau: float) -> dict:
+def vllm_speculative_config(draft_file: str, policy: Policy) -> dict:
     """vLLM's draft-model speculation (`speculative_config={"method": "draft_model", ...}`).
     vLLM has no draft confidence threshold, so a tau policy maps to its K_max."""
-    config: dict = {"method": "draft_model", "model": draft_file, "num_speculative_tokens": k_max}
+    config: dict = {
+        "method": "draft_model",
+        "model": draft_file,
+        "num_speculative_tokens": policy.k_max,
+    }
     return config
 
 
-def vllm_notes(draft_file: str, tau: float) -> list[str]:
+def vllm_notes(draft_file: str, policy: Policy) -> list[str]:
     notes = []
-    if not math.isnan(tau):
+    if policy.is_threshold:
         notes.append(
-            f"vLLM has no draft confidence threshold: tau={tau:g} is dropped and the draft "
-            "always proposes num_speculative_tokens"
+            f"vLLM has no draft confidence threshold: tau={policy.tau:g} is dropped and the "
+            "draft always proposes num_speculative_tokens"
         )
     if draft_file.endswith(".gguf"):
         notes.append("vLLM loads GGUF only experimentally: point 'model' at the draft's HF repo")

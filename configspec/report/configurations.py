@@ -9,7 +9,6 @@ evaluates with the default scenario and says so.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,15 +99,13 @@ def _points(result: DeviceResult, marks) -> list[ConfigPoint]:
     out = []
     for pos in range(len(result.rows)):
         i = result.index(pos)
-        key = (str(space.draft[i]), str(space.quant[i]), space.policy(i))
+        key = (str(space.draft[i]), str(space.quant[i]), space.policy[i].label)
         if marks is None:
             on_front, picks = pos in front_positions, computed_picks.get(pos, [])
         else:
             on_front, picks = key in marks[0], marks[1].get(key, [])
-        tau = float(space.tau[i])
         out.append(ConfigPoint(
-            device=space.device, draft=key[0], quant=key[1], k=int(space.k_max[i]),
-            tau=None if math.isnan(tau) else tau,
+            device=space.device, draft=key[0], quant=key[1], policy=space.policy[i],
             goodput_tok_s=float(m.goodput_tok_s[pos]),
             usd_per_1m_tokens=float(m.usd_per_1m_tokens[pos]),
             joules_per_token=float(m.joules_per_token[pos]), on_front=on_front,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
 from configspec.profiles.drafting import DeviceProfile, DraftCell
 from configspec.profiles.machine_load import MachineLoad
+from configspec.profiles.policy import Policy
 from configspec.profiling.stats import Summary
 
 MEASURED, ESTIMATED = "measured", "estimated"
@@ -267,8 +268,7 @@ class ConfigPoint:
     device: str
     draft: str
     quant: str
-    k: int
-    tau: float | None  # confidence threshold; None for fixed K
+    policy: Policy
     goodput_tok_s: float
     usd_per_1m_tokens: float
     joules_per_token: float
@@ -277,12 +277,8 @@ class ConfigPoint:
     energy_source: str = ""
 
     @property
-    def policy(self) -> str:
-        return f"K={self.k}" if self.tau is None else f"K<={self.k} tau={self.tau:g}"
-
-    @property
     def label(self) -> str:
-        return f"{self.draft} {self.quant} {self.policy}"
+        return f"{self.draft} {self.quant} {self.policy.label}"
 
     def value(self, objective: str) -> float:
         return float(getattr(self, objective))
@@ -304,17 +300,17 @@ def metrics_vs_k(points: Sequence[ConfigPoint], device: str) -> dict[str, list[L
     (threshold policies have no single K and appear in the Pareto plot only)."""
     groups: dict[str, list[ConfigPoint]] = {}
     for p in points:
-        if p.device == device and p.tau is None:
+        if p.device == device and p.policy.speculates and not p.policy.is_threshold:
             groups.setdefault(f"{p.draft} {p.quant}", []).append(p)
     out: dict[str, list[LineSeries]] = {m: [] for m in METRIC_TITLES}
     for label in sorted(groups):
-        rows = sorted(groups[label], key=lambda p: p.k)
+        rows = sorted(groups[label], key=lambda p: p.policy.k_max)
         for metric in METRIC_TITLES:
             out[metric].append(
                 LineSeries(
                     name=label,
                     group=label,
-                    x=[float(p.k) for p in rows],
+                    x=[float(p.policy.k_max) for p in rows],
                     y=[p.value(metric) for p in rows],
                     hover=[p.label for p in rows],
                 )  # fmt: skip

@@ -8,7 +8,6 @@ search only does array arithmetic.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -31,8 +30,7 @@ class Space:
     target: str
     draft: np.ndarray  # object array of names
     quant: np.ndarray
-    k_max: np.ndarray  # int
-    tau: np.ndarray  # float, NaN for fixed K
+    policy: np.ndarray  # object array of Policy
     file: np.ndarray  # the draft's model file as profiled on the device
     draft_power_source: np.ndarray
     inputs: RoundInputs
@@ -45,13 +43,15 @@ class Space:
     def __len__(self) -> int:
         return len(self.draft)
 
-    def policy(self, i: int) -> str:
-        if math.isnan(self.tau[i]):
-            return f"K={int(self.k_max[i])}"
-        return f"K<={int(self.k_max[i])} tau={self.tau[i]:g}"
-
     def label(self, i: int) -> str:
-        return f"{self.draft[i]} {self.quant[i]} {self.policy(i)}"
+        return f"{self.draft[i]} {self.quant[i]} {self.policy[i].label}"
+
+
+def object_array(values: list) -> np.ndarray:
+    """A 1-D object array (np.array would unpack pydantic models into their fields)."""
+    out = np.empty(len(values), object)
+    out[:] = values
+    return out
 
 
 def device_terms(scenario: Scenario, device: str, idle_w: float) -> DeviceTerms:
@@ -109,7 +109,7 @@ def build_space(
     curve = verify_curve(verification, scenario.server.batch)
     aligned = _alignment_cells(alignment, scenario, target)
     warnings = list(curve.warnings)
-    rows: dict[str, list] = {k: [] for k in ("draft", "quant", "k", "tau", "file", "src", "D",
+    rows: dict[str, list] = {k: [] for k in ("draft", "quant", "policy", "file", "src", "D",
                                             "extra", "N", "step", "w")}  # fmt: skip
     for cell in drafting.cells:
         a = aligned.get((cell.draft, cell.quant))
@@ -126,8 +126,7 @@ def build_space(
         for stats in [*a.fixed_k, *a.threshold]:
             rows["draft"].append(cell.draft)
             rows["quant"].append(cell.quant)
-            rows["k"].append(stats.k_max)
-            rows["tau"].append(math.nan if stats.tau is None else stats.tau)
+            rows["policy"].append(stats.policy)
             rows["file"].append(cell.file)
             rows["src"].append(timing.power_source)
             rows["D"].append(stats.drafted_per_round)
@@ -149,8 +148,8 @@ def build_space(
     terms = device_terms(scenario, device, drafting.power.idle_power_w)
     space = Space(
         device=device, target=target, draft=np.array(rows["draft"], object),
-        quant=np.array(rows["quant"], object), k_max=np.array(rows["k"], int),
-        tau=np.array(rows["tau"], float), file=np.array(rows["file"], object),
+        quant=np.array(rows["quant"], object), policy=object_array(rows["policy"]),
+        file=np.array(rows["file"], object),
         draft_power_source=np.array(rows["src"], object),
         inputs=RoundInputs(
             drafted=drafted, extra_steps=np.asarray(rows["extra"], float),

@@ -11,6 +11,7 @@ from configspec.alignment.traces import unpack_traces
 from configspec.alignment.walk import RANK_CAP, greedy_walk, iid_tokens_per_round, total
 from configspec.profiles.alignment import AlignmentProfile
 from configspec.profiles.io import load_profile
+from configspec.profiles.policy import Policy
 from tests.conftest import ROOT
 
 K_MAX = 8
@@ -64,7 +65,9 @@ def test_real_run_is_consistent(aligned):
     assert greedy.topk_coverage[1] >= matches.mean()  # rank 0 includes ties with the argmax
     for k in (1, 2, 4, 8):
         walk = total(greedy_walk(t.match, k) for t in ts)
-        assert greedy.policy(k).tokens_per_round == pytest.approx(walk.tokens_per_round)
+        assert greedy.stats(Policy.fixed(k)).tokens_per_round == pytest.approx(
+            walk.tokens_per_round
+        )
         assert greedy.iid_tokens_per_round[k - 1] == pytest.approx(
             iid_tokens_per_round(greedy.acceptance_rate, k)
         )

@@ -17,6 +17,7 @@ from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import load_profile
+from configspec.profiles.policy import Policy
 from configspec.profiling.drafting_sweep import select_cells
 from configspec.registry import load_registry
 from tests.conftest import ROOT
@@ -83,7 +84,7 @@ def test_sweep_writes_cells_and_traces(fake_models, tmp_path):
         assert all(1 <= len(t) <= 12 for t in traces)
         if cell.mode == "greedy":
             rounds = sum(greedy_walk(t.match, 2).rounds for t in traces)
-            assert cell.policy(2).rounds == rounds
+            assert cell.stats(Policy.fixed(2)).rounds == rounds
         else:
             assert all(t.beta is not None for t in traces)
         assert [s.k_max for s in cell.fixed_k] == [1, 2, 3, 4]

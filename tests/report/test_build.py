@@ -124,7 +124,7 @@ def test_model_view_marks_what_recommend_wrote(tmp_path):
     assert sum(p.on_front for p in view.points) == device["pareto_front_size"]
     for name, pick in device["picks"].items():
         (chosen,) = [p for p in view.points if name in p.picks]
-        assert (chosen.draft, chosen.quant, chosen.policy) == (
+        assert (chosen.draft, chosen.quant, chosen.policy.label) == (
             pick["draft"], pick["quant"], pick["policy"]["label"]
         )  # fmt: skip
         assert chosen.goodput_tok_s == pytest.approx(pick["predicted"]["goodput_tok_s"])

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from configspec.profiles.policy import Policy
 from configspec.report import data as d
 from tests.analytic import builders as b
 from tests.report.fixtures import cell_with_spread
@@ -100,7 +101,8 @@ def test_tokens_per_round_without_ci_has_no_band():
 
 
 def _point(k, goodput, usd, j, quant="Q4_K_M", tau=None, device="edge-a", front=False, picks=()):
-    return d.ConfigPoint(device, "d", quant, k, tau, goodput, usd, j, front, picks,
+    policy = Policy(k_max=k, tau=tau)
+    return d.ConfigPoint(device, "d", quant, policy, goodput, usd, j, front, picks,
                          "estimated (draft estimated:x)")  # fmt: skip
 
 

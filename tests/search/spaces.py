@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from configspec.analytic.evaluate import DeviceTerms, RoundInputs
-from configspec.search.space import Space
+from configspec.profiles.policy import Policy
+from configspec.search.space import Space, object_array
 
 
 def terms(**overrides) -> DeviceTerms:
@@ -31,24 +30,25 @@ def random_space(seed: int, drafts: int = 2, quants: int = 2, ks: int = 4, taus:
             step = rng.uniform(0.005, 0.05)
             power = rng.uniform(3, 30)
             for k in range(1, ks + 1):
-                for tau in [math.nan, *np.linspace(0.2, 0.8, taus)]:
-                    if not math.isnan(tau) and k != ks:
+                for tau in [None, *np.linspace(0.2, 0.8, taus)]:
+                    if tau is not None and k != ks:
                         continue  # thresholds at K_max only, like the alignment profile
-                    drafted = k if math.isnan(tau) else k * (1 - tau * rng.uniform(0.3, 0.9))
+                    policy = Policy(k_max=k, tau=None if tau is None else float(tau))
+                    drafted = k if tau is None else k * (1 - tau * rng.uniform(0.3, 0.9))
                     tokens = (1 - a ** (drafted + 1)) / (1 - a)
-                    rows.append((f"d{d}", f"q{q}", k, tau, drafted, tokens, step, power))
+                    rows.append((f"d{d}", f"q{q}", policy, drafted, tokens, step, power))
     n = len(rows)
     col = list(zip(*rows, strict=True))
-    drafted = np.array(col[4], float)
+    drafted = np.array(col[3], float)
     verify_s = 0.03 + 0.01 * (drafted + 1)
     return Space(
         device=device, target="tgt", draft=np.array(col[0], object),
-        quant=np.array(col[1], object), k_max=np.array(col[2], int), tau=np.array(col[3], float),
+        quant=np.array(col[1], object), policy=object_array(col[2]),
         file=np.array([f"/m/{d}-{q}.gguf" for d, q in zip(col[0], col[1], strict=True)], object),
         draft_power_source=np.array(["estimated:synthetic"] * n, object),
         inputs=RoundInputs(
-            drafted=drafted, extra_steps=rng.uniform(0, 1, n), tokens=np.array(col[5], float),
-            step_s=np.array(col[6], float), draft_w=np.array(col[7], float), verify_s=verify_s,
+            drafted=drafted, extra_steps=rng.uniform(0, 1, n), tokens=np.array(col[4], float),
+            step_s=np.array(col[5], float), draft_w=np.array(col[6], float), verify_s=verify_s,
             verify_j=150.0 * verify_s,
         ),
         terms=terms(), idle_source="estimated:synthetic",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -129,11 +127,11 @@ def test_hypervolume_by_hand_and_against_optuna():
         assert hypervolume(points, ref) == pytest.approx(compute_hypervolume(points, ref))
 
 
-def test_a_nan_tau_row_is_a_fixed_k_policy():
+def test_policies_are_labelled_one_way():
     space = random_space(1, 1, 1, 3, 1)
-    labels = [space.policy(i) for i in range(len(space))]
-    assert labels[:3] == ["K=1", "K=2", "K=3"] and "tau=0.2" in labels[3]
-    assert math.isnan(space.tau[0])
+    labels = [p.label for p in space.policy]
+    assert labels == ["K=1", "K=2", "K=3", "K<=3 tau=0.2"]
+    assert space.label(3) == "d0 q0 K<=3 tau=0.2"
 
 
 @settings(max_examples=100, deadline=None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import yaml
 
 from configspec.profiles.io import save_profile
+from configspec.profiles.policy import Policy
 from configspec.recommend.settings import llama_cpp_flags, vllm_notes, vllm_speculative_config
 from tests.analytic.builders import (
     alignment_profile,
@@ -105,19 +105,19 @@ def test_bad_scenario_is_one_line_exit_2(results, tmp_path):
 
 
 def test_llama_cpp_flag_spellings():
-    new = llama_cpp_flags("/m/d.gguf", 4, math.nan, "new")
+    new = llama_cpp_flags("/m/d.gguf", Policy.fixed(4), "new")
     assert new == ["--spec-type", "draft-simple", "--spec-draft-model", "/m/d.gguf",
                    "--spec-draft-n-max", "4", "--spec-draft-n-min", "0",
                    "--spec-draft-p-min", "0"]  # fmt: skip
-    old = llama_cpp_flags("/m/d.gguf", 16, 0.6, "old")
+    old = llama_cpp_flags("/m/d.gguf", Policy.threshold(16, 0.6), "old")
     assert old == ["--model-draft", "/m/d.gguf", "--draft-max", "16", "--draft-min", "0",
                    "--draft-p-min", "0.6"]  # fmt: skip
 
 
 def test_vllm_config_and_its_caveats():
-    assert vllm_speculative_config("/m/d", 5, math.nan) == {
+    assert vllm_speculative_config("/m/d", Policy.fixed(5)) == {
         "method": "draft_model", "model": "/m/d", "num_speculative_tokens": 5}  # fmt: skip
-    notes = vllm_notes("/m/d.gguf", 0.5)
+    notes = vllm_notes("/m/d.gguf", Policy.threshold(8, 0.5))
     assert any("confidence threshold" in n for n in notes) and any("GGUF" in n for n in notes)
 
 
