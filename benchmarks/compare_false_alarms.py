@@ -28,8 +28,8 @@ from configspec.compare.drafting import compare_drafting
 from configspec.compare.result import Thresholds
 from configspec.profiles.drafting import DeviceProfile
 from configspec.profiles.io import load_profile
+from configspec.profiles.summary import Summary
 from configspec.profiling.profile_command import profile_drafts
-from configspec.profiling.stats import Summary
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = [round(1 - i / 100, 2) for i in range(0, 51)]  # 1.00 (honest) .. 0.50

@@ -6,9 +6,9 @@ import pytest
 
 from configspec.profiles.drafting import DeviceProfile, DraftCell, Prefill
 from configspec.profiles.io import load_profile, save_profile
+from configspec.profiles.summary import Summary
 from configspec.profiling import drafting_sweep
 from configspec.profiling.drafting import DecodeSettings
-from configspec.profiling.stats import Summary
 from device_profilers.estimate import EstimatedMeter, PowerEstimate
 
 

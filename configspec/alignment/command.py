@@ -22,6 +22,7 @@ from configspec.profiles.policy import Policy
 from configspec.profiling.drafting_sweep import select_cells
 from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
+from configspec.runners import backend_version
 from configspec.sources.resolve import model_file
 
 SHOWN_K = (1, 2, 4, 8)
@@ -70,10 +71,9 @@ def align(
             for cell in group:
                 with console.status(f"preparing {cell.label}"):
                     model_file(cell.model, cell.quant, progress_factory=factory)
-    import llama_cpp
-
+    backend = "+".join(sorted({target.backend for target, _ in groups}))  # the target's runner
     profile = AlignmentProfile(
-        environment=Environment.capture(device, opts.threads, "llama_cpp", llama_cpp.__version__),
+        environment=Environment.capture(device, opts.threads, backend, backend_version(backend)),
         settings=AlignmentSettings(
             prompts_file=str(prompts_file) if prompts_file else DEFAULT_PROMPTS,
             n_prompts=len(prompts), new_tokens=opts.new_tokens, temperature=opts.temperature,

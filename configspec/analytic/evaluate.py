@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from configspec.analytic import formulas as f
+from device_profilers.base import is_measured
 
 
 @dataclass
@@ -104,8 +105,8 @@ def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
 
 
 def energy_label(draft_source: str, idle_source: str, server_source: str) -> str:
-    """`measured` only when every part was measured; otherwise say which parts are estimates."""
+    """`measured:` only when every part was measured (device_profilers.is_measured); otherwise
+    `estimated:`, naming each part's source so the reader sees which are estimates."""
     parts = {"draft": draft_source, "idle": idle_source, "server": server_source}
-    if all(s.startswith("measured") for s in parts.values()):
-        return "measured (" + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")"
-    return "estimated (" + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")"
+    kind = "measured" if all(is_measured(s) for s in parts.values()) else "estimated"
+    return f"{kind}: " + ", ".join(f"{k} {v}" for k, v in parts.items())

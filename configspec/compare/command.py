@@ -7,7 +7,7 @@ from pathlib import Path
 from configspec.atomic_io import atomic_open
 from configspec.compare.alignment import compare_alignment
 from configspec.compare.drafting import compare_drafting
-from configspec.compare.load import load_pair, profile_kind
+from configspec.compare.load import load_pair
 from configspec.compare.render import (
     summary_line,
     terminal_table,
@@ -17,7 +17,7 @@ from configspec.compare.render import (
 from configspec.compare.result import Comparison, Thresholds
 from configspec.compare.verification import compare_verification
 from configspec.errors import ConfigspecError
-from configspec.profiles.io import load_profile
+from configspec.profiles.kinds import load_any_profile
 from configspec.progress import console
 
 COMPARERS = {
@@ -74,10 +74,7 @@ def default_baseline_path(kind: str, device: str) -> Path:
 
 def update_baseline(profile: Path, to: Path | None = None) -> Path:
     """Check `profile` is a complete, valid profile and copy it byte for byte (atomically) to `to`."""
-    from configspec.compare.load import PROFILE_MODELS
-
-    kind = profile_kind(profile)
-    loaded = load_profile(profile, PROFILE_MODELS[kind])
+    kind, loaded = load_any_profile(profile)
     if loaded.interrupted:
         raise ConfigspecError(f"{profile} was interrupted while profiling; a baseline must be complete, re-run it")  # fmt: skip
     if not getattr(loaded, "cells", None) and not getattr(loaded, "points", None):

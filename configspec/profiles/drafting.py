@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
 from configspec.profiles.machine_load import MachineLoad
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 DRAFTING_SCHEMA_VERSION = 1
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 VERIFICATION_SCHEMA_VERSION = 1
 

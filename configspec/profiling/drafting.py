@@ -14,7 +14,7 @@ from importlib import resources
 import numpy as np
 
 from configspec.profiles.drafting import DecodeAtContext, Prefill
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 from configspec.runners.base import Runner
 from device_profilers.base import PowerMeter
 
@@ -79,7 +79,7 @@ def time_decode(
     runner.rollback(len(prompt))
     steps, rates, energy_per_token, power, windows, zones = [], [], [], [], [], []
     source = meter.source
-    errors_before = getattr(meter, "errors", 0)
+    errors_before = meter.errors
     for _ in range(settings.repetitions):
         window = meter.start_window()
         step_s = timed_decode(runner, first, settings.decode_tokens)
@@ -105,9 +105,9 @@ def time_decode(
             f"energy is unreliable: raise --tokens to at least "
             f"{settings.decode_tokens * meter.sampling_period_s / min(windows):.0f}"
         )
-    if (failed := getattr(meter, "errors", 0) - errors_before) > 0:
+    if (failed := meter.errors - errors_before) > 0:
         warnings.append(f"{failed} {meter.name} sensor read(s) failed while decoding; power was held "
-                        f"at the last reading ({getattr(meter, 'last_error', '')})")  # fmt: skip
+                        f"at the last reading ({meter.last_error})")  # fmt: skip
     result = DecodeAtContext(
         context_tokens=len(context), decode_tokens=settings.decode_tokens,
         tokens_per_s=Summary.of(rates), step_s=steps,

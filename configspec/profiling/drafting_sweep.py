@@ -132,7 +132,7 @@ def new_profile(
         environment=Environment.capture(device, threads, backend, backend_version),
         settings=Settings(threads=threads, **settings.__dict__),
         power=PowerInfo(
-            source=meter.source, basis=getattr(getattr(meter, "estimate", None), "basis", None),
+            source=meter.source, basis=meter.basis,
             sampling_period_s=period, idle_power_w=idle.mean_power_w,
             idle_source=idle.source, meters_skipped=skipped, idle_duration_s=idle.duration_s,
             sampling_rate_hz=1 / period if period > 0 else None, metadata=meter.metadata(),

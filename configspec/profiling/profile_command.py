@@ -12,6 +12,7 @@ from configspec.profiling.drafting import DecodeSettings
 from configspec.profiling.drafting_sweep import default_output, new_profile, run_sweep, select_cells
 from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
+from configspec.runners import backend_version
 from configspec.sources.resolve import model_file
 from device_profilers import detect_meter
 
@@ -73,10 +74,9 @@ def profile_drafts(
                 model_file(cell.model, cell.quant, progress_factory=factory)
     settings = DecodeSettings(repetitions, min(8, tokens), tokens, contexts, prefill_tokens)
     meter, skipped = detect_meter(threads=threads, user_active_w=power_w, user_idle_w=idle_power_w)
-    import llama_cpp
-
-    profile = new_profile(device, threads, settings, meter, skipped, "llama_cpp",
-                          llama_cpp.__version__)  # fmt: skip
+    backend = "+".join(sorted({c.model.backend for c in cells}))  # the registry names it
+    profile = new_profile(device, threads, settings, meter, skipped, backend,
+                          backend_version(backend))  # fmt: skip
     out = out or default_output(profile.environment.device)
     steps = len(cells) * len(contexts) * repetitions
     try:

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from configspec.profiles.summary import Summary
 from configspec.profiles.verification import VerificationProfile, VerifyPoint
 from configspec.profiling.drafting import profile_tokens
-from configspec.profiling.stats import Summary
 from configspec.runners.base import Runner
 from device_profilers.base import PowerMeter
 

@@ -124,7 +124,7 @@ def verify_latency(
                 warmup_calls=settings.warmup_calls, kv_layout=KV_LAYOUT.get(runner.backend, ""),
             ),
             idle_power_w=idle.mean_power_w, idle_source=idle.source,
-            power_basis=getattr(getattr(meter, "estimate", None), "basis", None),
+            power_basis=meter.basis,
         )  # fmt: skip
         out = out or default_output(profile.environment.device)
         steps = len(settings.points(supported_batches(runner, settings.batch_sizes)))

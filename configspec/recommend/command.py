@@ -195,10 +195,12 @@ def print_device(report: dict) -> None:
 
 
 def _input_warnings(inputs) -> list[str]:
-    """Profiles cut short by Ctrl-C still count, but the reader should know."""
+    """Profiles cut short by Ctrl-C still count, but the reader should know; so do files under
+    results/ that could not be read."""
     files = [*inputs.drafting, inputs.alignment, inputs.verification]
-    return [f"{path} was interrupted: its sweep is incomplete" for path, p in files
-            if p.interrupted]  # fmt: skip
+    interrupted = [f"{path} was interrupted: its sweep is incomplete" for path, p in files
+                   if p.interrupted]  # fmt: skip
+    return interrupted + inputs.problems
 
 
 def recommend(options: RecommendOptions) -> tuple[dict, Path]:

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from configspec.analytic.evaluate import energy_label
 from configspec.analytic.scenario import Scenario, load_scenario
 from configspec.errors import ConfigspecError
+from configspec.profiles.discover import Found, newest, newest_per_device
 from configspec.report.collect import ReportInputs
 from configspec.report.data import ConfigPoint
 from configspec.search.exact import DeviceResult, Limits, enumerate_device
@@ -33,28 +34,27 @@ class ModelView:
     notes: list[str] = field(default_factory=list)  # what could not be shown, and why
 
 
-def _pick(paths: list[tuple[Path, Any]], wanted: str | None):
+def _found(kind: str, items: list[tuple[Path, Any]]) -> list[Found]:
+    return [Found(path, kind, profile) for path, profile in items]
+
+
+def _pick(kind: str, items: list[tuple[Path, Any]], wanted: str | None):
     """The profile the recommendations file names, else the newest one of that kind."""
     if wanted:
-        for path, profile in paths:
+        for path, profile in items:
             if Path(wanted).resolve() == path.resolve():
                 return profile
-    return max(paths, key=lambda item: item[0].stat().st_mtime)[1]
+    return newest(_found(kind, items)).profile
 
 
-def _drafting(inputs: ReportInputs, wanted: list[str] | None):
+def _drafting(items: list[tuple[Path, Any]], wanted: list[str] | None):
+    """The drafting profiles the recommendations file names, else the newest per device."""
     if wanted:
         chosen = {Path(w).resolve() for w in wanted}
-        profiles = [p for path, p in inputs.drafting if path.resolve() in chosen]
+        profiles = [p for path, p in items if path.resolve() in chosen]
         if profiles:
             return profiles
-    newest: dict[str, tuple[float, Any]] = {}  # the newest profile per device
-    for path, profile in inputs.drafting:
-        mtime = path.stat().st_mtime
-        device = profile.environment.device
-        if device not in newest or mtime > newest[device][0]:
-            newest[device] = (mtime, profile)
-    return [p for _, p in newest.values()]
+    return [f.profile for f in newest_per_device(_found("drafting", items))]
 
 
 def _scenario(doc: dict | None) -> tuple[Scenario, str]:
@@ -126,9 +126,9 @@ def model_view(inputs: ReportInputs) -> ModelView:
         scenario, view.scenario_origin = _scenario(doc)
         view.scenario = scenario.model_dump(mode="json")
         recorded = (doc or {}).get("inputs", {})
-        drafting = _drafting(inputs, recorded.get("drafting"))
-        alignment = _pick(inputs.alignment, recorded.get("alignment"))
-        verification = _pick(inputs.verification, recorded.get("verification"))
+        drafting = _drafting(inputs.drafting, recorded.get("drafting"))
+        alignment = _pick("alignment", inputs.alignment, recorded.get("alignment"))
+        verification = _pick("verification", inputs.verification, recorded.get("verification"))
         spaces, skipped = build_spaces(drafting, alignment, verification, scenario)
         w = scenario.weights
         weights = np.array([w.goodput, w.cost, w.energy], float)

@@ -15,7 +15,8 @@ from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
 from configspec.profiles.drafting import DeviceProfile, DraftCell
 from configspec.profiles.machine_load import MachineLoad
 from configspec.profiles.policy import Policy
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
+from device_profilers.base import is_measured
 
 MEASURED, ESTIMATED = "measured", "estimated"
 # The three objectives of the search, in the order of the Pareto plot's axes.
@@ -33,8 +34,8 @@ PROJECTIONS = (
 
 
 def power_kind(source: str | None) -> str:
-    """`measured` only for a sensor reading (`measured:<meter>`); anything else is an estimate."""
-    return MEASURED if source and source.startswith("measured") else ESTIMATED
+    """`measured` or `estimated`, by the one rule (device_profilers.base.is_measured)."""
+    return MEASURED if is_measured(source) else ESTIMATED
 
 
 # ---------------------------------------------------------------- devices and environment

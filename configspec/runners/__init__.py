@@ -2,7 +2,25 @@
 
 from configspec.runners.base import Runner
 
-__all__ = ["Runner", "open_runner"]
+__all__ = ["Runner", "backend_version", "open_runner"]
+
+# The packages behind each backend, as their runners report them in backend_version.
+BACKEND_PACKAGES = {"llama_cpp": ("llama-cpp-python",), "transformers": ("transformers", "torch")}
+
+
+def backend_version(backend: str) -> str:
+    """The installed version of a backend, read without loading it (for a profile's
+    environment before any model is open); the same text its runner reports."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    packages = BACKEND_PACKAGES.get(backend, ())
+    try:
+        versions = [version(name) for name in packages]
+    except PackageNotFoundError:
+        return "not installed"
+    if backend == "llama_cpp":
+        return versions[0]
+    return ", ".join(f"{name} {v}" for name, v in zip(packages, versions, strict=True))
 
 
 def open_runner(backend: str, path, threads: int, n_ctx: int = 2048, **kwargs) -> Runner:

@@ -19,8 +19,8 @@ from configspec.profiles.drafting import (
     Settings,
 )
 from configspec.profiles.environment import Environment
+from configspec.profiles.summary import Summary
 from configspec.profiles.verification import VerificationProfile, VerifyPoint
-from configspec.profiling.stats import Summary
 
 TARGET = "tgt"
 

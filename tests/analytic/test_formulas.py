@@ -131,6 +131,17 @@ def test_energy_label_says_estimated_unless_all_measured():
     assert label.startswith("estimated") and "idle estimated:tdp" in label
 
 
+def test_one_measured_rule_for_sources_and_combined_labels():
+    from configspec.report.data import power_kind
+    from device_profilers.base import is_measured
+
+    measured = energy_label("measured:rapl", "measured:rapl", "measured:nvml")
+    assert is_measured(measured) and power_kind(measured) == "measured"
+    mixed = energy_label("measured:rapl", "estimated:tdp", "measured:nvml")
+    assert not is_measured(mixed) and power_kind(mixed) == "estimated"
+    assert not is_measured("measured") and not is_measured(None)  # the prefix is "measured:"
+
+
 def test_sparse_payload_never_exceeds_the_dense_vector():
     # top-400 pairs: 400 x 6 = 2400 B > dense 1000 x 2 = 2000 B, so the dense vector is sent:
     # 40 + 1 x (4 + 2000) = 2044

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from configspec.profiles.drafting import DecodeAtContext, DraftCell, Prefill
 from configspec.profiles.io import save_profile
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 from tests.analytic import builders as b
 
 
