@@ -21,13 +21,13 @@ from configspec.alignment.walk import (
     expected_tokens_by_start,
     expected_walk,
     fixed_draft_lengths,
-    iid_tokens_per_round,
     monte_carlo_estimate,
     monte_carlo_rounds,
     threshold_draft_lengths,
     topk_coverage,
     walk_with_lengths,
 )
+from configspec.analytic.formulas import iid_tokens_per_round
 from configspec.profiles.alignment import PolicyStats
 from configspec.profiles.policy import Policy
 
@@ -121,7 +121,7 @@ def summarize_cell(
         acceptance_rate=a,
         acceptance_by_position=acceptance_by_position(values, k_max),
         fixed_k=[_stats(Policy.fixed(k), summaries, sampled) for k in range(1, k_max + 1)],
-        iid_tokens_per_round=[iid_tokens_per_round(a, k) for k in range(1, k_max + 1)],
+        iid_tokens_per_round=[float(iid_tokens_per_round(a, k)) for k in range(1, k_max + 1)],
         threshold=[_stats(Policy.threshold(k_max, tau), summaries, sampled) for tau in tau_grid],
         topk_coverage={k: topk_coverage(ranks, k) for k in TOPK},
     )

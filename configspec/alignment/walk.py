@@ -261,16 +261,7 @@ def monte_carlo_estimate(tokens: float, rounds_per_pass: np.ndarray) -> MonteCar
     return MonteCarloEstimate(float(ratios.mean()), (float(low), float(high)), ratios)
 
 
-# ---- closed forms and coverage -----------------------------------------------------------------
-
-
-def iid_tokens_per_round(a: float, k: int) -> float:
-    """(1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
-    if not 0.0 <= a <= 1.0:
-        raise ValueError(f"acceptance rate must lie in [0, 1], got {a}")
-    if a >= 1.0:
-        return float(k + 1)
-    return (1.0 - a ** (k + 1)) / (1.0 - a)
+# ---- coverage and per-position acceptance (the i.i.d. closed form: analytic/formulas.py) -----------------------------------------------------------------
 
 
 def topk_coverage(ranks: np.ndarray, k: int) -> float:

@@ -16,6 +16,8 @@ Num = ArrayLike
 def iid_tokens_per_round(acceptance: Num, k: Num) -> np.ndarray:
     """E[N](K) = (1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
     a = np.asarray(acceptance, dtype=float)
+    if np.any((a < 0.0) | (a > 1.0)):
+        raise ValueError(f"acceptance rate must lie in [0, 1], got {acceptance}")
     k = np.asarray(k, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         closed = (1.0 - a ** (k + 1.0)) / (1.0 - a)

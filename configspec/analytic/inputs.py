@@ -9,14 +9,14 @@ warning) and in context (clamped), for the scenario's batch size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from configspec.analytic.formulas import full_acceptance_probability
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentCell, PolicyStats
-from configspec.profiles.drafting import DeviceProfile, DraftCell
+from configspec.profiles.drafting import DraftCell
 from configspec.profiles.verification import VerificationProfile
 
 
@@ -43,10 +43,6 @@ def draft_timing(cell: DraftCell, context_tokens: int) -> DraftTiming:
         power_w=_interp_clamped(context_tokens, contexts, powers),
         power_source="+".join(sources),
     )
-
-
-def idle_power(profile: DeviceProfile) -> tuple[float, str]:
-    return profile.power.idle_power_w, profile.power.idle_source
 
 
 def extra_draft_steps(cell: AlignmentCell, stats: PolicyStats) -> float:
@@ -82,7 +78,6 @@ class VerifyCurve:
     energy_j: list[np.ndarray] | None  # None when any point lacks an energy reading
     energy_source: str | None
     k_range: tuple[int, int]
-    warnings: list[str] = field(default_factory=list)
 
     def _at(self, k, values: list[np.ndarray], context_tokens: int) -> np.ndarray:
         k = np.asarray(k, dtype=float)

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from configspec.analytic.formulas import iid_tokens_per_round
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
 from configspec.profiles.drafting import DeviceProfile, DraftCell
 from configspec.profiles.machine_load import MachineLoad
@@ -218,13 +219,6 @@ def acceptance_series(profile: AlignmentProfile) -> list[LineSeries]:
     return out
 
 
-def iid_tokens_per_round(acceptance: float, k: int) -> float:
-    """E[N](K) = (1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
-    if acceptance >= 1.0:
-        return float(k + 1)
-    return (1.0 - acceptance ** (k + 1)) / (1.0 - acceptance)
-
-
 def tokens_per_round_series(profile: AlignmentProfile) -> list[LineSeries]:
     """Per cell: tokens per round at fixed K walked from the traces (with CI where recorded),
     and beside it the i.i.d. closed form at the cell's mean acceptance rate."""
@@ -246,7 +240,7 @@ def tokens_per_round_series(profile: AlignmentProfile) -> list[LineSeries]:
                 )  # fmt: skip
             )
         ks = [s.k_max for s in fixed] or list(range(1, len(cell.iid_tokens_per_round) + 1))
-        iid = [iid_tokens_per_round(cell.acceptance_rate, k) for k in ks]
+        iid = [float(iid_tokens_per_round(cell.acceptance_rate, k)) for k in ks]
         out.append(
             LineSeries(
                 name=f"{label}: i.i.d. closed form (a={cell.acceptance_rate:.3f})",

@@ -108,7 +108,7 @@ def build_space(
     ctx = scenario.context_tokens
     curve = verify_curve(verification, scenario.server.batch)
     aligned = _alignment_cells(alignment, scenario, target)
-    warnings = list(curve.warnings)
+    warnings: list[str] = []
     rows: dict[str, list] = {k: [] for k in ("draft", "quant", "policy", "file", "src", "D",
                                             "extra", "N", "step", "w")}  # fmt: skip
     for cell in drafting.cells:

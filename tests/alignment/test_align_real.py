@@ -8,7 +8,8 @@ import pytest
 from configspec.alignment.command import align
 from configspec.alignment.sweep import AlignOptions, traces_path
 from configspec.alignment.traces import unpack_traces
-from configspec.alignment.walk import RANK_CAP, greedy_walk, iid_tokens_per_round, total
+from configspec.alignment.walk import RANK_CAP, greedy_walk, total
+from configspec.analytic.formulas import iid_tokens_per_round
 from configspec.profiles.alignment import AlignmentProfile
 from configspec.profiles.io import load_profile
 from configspec.profiles.policy import Policy

@@ -16,6 +16,9 @@ def test_iid_tokens_per_round_closed_form():
     assert f.iid_tokens_per_round(0.5, 1) == pytest.approx(1.5)
     # a = 1: every draft accepted, K + 1 tokens
     assert f.iid_tokens_per_round(1.0, 3) == pytest.approx(4.0)
+    assert f.iid_tokens_per_round(0.0, 5) == 1.0  # nothing accepted: the target's token only
+    with pytest.raises(ValueError):
+        f.iid_tokens_per_round(1.2, 3)
 
 
 def test_full_acceptance_probability_chain_rule():

@@ -11,7 +11,7 @@ from configspec.analytic.inputs import draft_timing, extra_draft_steps, verify_c
 from configspec.analytic.scenario import Scenario, load_scenario
 from configspec.errors import ConfigspecError
 from configspec.profiles.policy import Policy
-from tests.analytic.builders import draft_cell, iid_cell, verification_profile
+from tests.builders import draft_cell, iid_cell, verification_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from configspec.profiles.io import save_profile
-from tests.compare import builders as b
+from tests import builders as b
 from tests.test_cli import run_cli
 
 
@@ -46,9 +46,15 @@ def cli(capsys, monkeypatch):
 
 @pytest.fixture
 def drafting_files(tmp_path: Path):
-    base = save_profile(b.drafting_profile([b.draft_cell(30, seed=1)]), tmp_path / "base.json")
-    same = save_profile(b.drafting_profile([b.draft_cell(30, seed=2)]), tmp_path / "same.json")
-    slow = save_profile(b.drafting_profile([b.draft_cell(20, seed=2)]), tmp_path / "slow.json")
+    base = save_profile(
+        b.drafting_profile([b.noisy_draft_cell(30, seed=1)]), tmp_path / "base.json"
+    )
+    same = save_profile(
+        b.drafting_profile([b.noisy_draft_cell(30, seed=2)]), tmp_path / "same.json"
+    )
+    slow = save_profile(
+        b.drafting_profile([b.noisy_draft_cell(20, seed=2)]), tmp_path / "slow.json"
+    )
     return base, same, slow
 
 
@@ -91,7 +97,7 @@ def test_exit_2_on_mismatched_schema_versions(drafting_files, tmp_path):
 
 def test_exit_2_on_mismatched_kinds(cli, drafting_files, tmp_path):
     base, _, _ = drafting_files
-    alignment = save_profile(b.alignment_profile([b.alignment_cell()]), tmp_path / "al.json")
+    alignment = save_profile(b.alignment_profile([b.gate_alignment_cell()]), tmp_path / "al.json")
     result = cli("compare", str(base), str(alignment))
     assert result.returncode == 2
     assert "cannot compare a drafting profile" in _one_error_line(result.stderr)
@@ -123,7 +129,7 @@ def test_exit_2_on_an_invalid_profile_body(cli, drafting_files, tmp_path):
 
 def test_exit_2_when_nothing_matches(cli, drafting_files, tmp_path):
     base, _, _ = drafting_files
-    other = save_profile(b.drafting_profile([b.draft_cell(30, seed=2)], device="other-device"),
+    other = save_profile(b.drafting_profile([b.noisy_draft_cell(30, seed=2)], device="other-device"),
                          tmp_path / "other.json")  # fmt: skip
     md = tmp_path / "summary.md"
     result = cli("compare", str(base), str(other), "--markdown", str(md))
@@ -144,8 +150,12 @@ def _md_columns(line: str) -> int:
 
 
 def test_markdown_and_junit_are_well_formed(cli, tmp_path):
-    base = b.drafting_profile([b.draft_cell(30, seed=1), b.draft_cell(40, seed=3, quant="Q2_K")])
-    cur = b.drafting_profile([b.draft_cell(20, seed=2), b.draft_cell(25, seed=4, quant="Q8_0")])
+    base = b.drafting_profile(
+        [b.noisy_draft_cell(30, seed=1), b.noisy_draft_cell(40, seed=3, quant="Q2_K")]
+    )
+    cur = b.drafting_profile(
+        [b.noisy_draft_cell(20, seed=2), b.noisy_draft_cell(25, seed=4, quant="Q8_0")]
+    )
     base_path, cur_path = (
         save_profile(base, tmp_path / "b.json"),
         save_profile(cur, tmp_path / "c.json"),
@@ -190,7 +200,7 @@ def test_baseline_update_copies_byte_for_byte_to_the_default_path(cli, drafting_
     base, _, _ = drafting_files
     result = cli("baseline", "update", str(base), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    promoted = tmp_path / "results" / "baselines" / "edge-drafting.json"
+    promoted = tmp_path / "results" / "baselines" / "edge-a-drafting.json"
     assert promoted.read_bytes() == base.read_bytes()
     assert os.stat(promoted).st_mode & 0o044  # readable by others: it is committed
     assert not [p for p in promoted.parent.iterdir() if p.name.startswith(".")]  # no temp left

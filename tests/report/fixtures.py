@@ -8,7 +8,7 @@ from pathlib import Path
 from configspec.profiles.drafting import DecodeAtContext, DraftCell, Prefill
 from configspec.profiles.io import save_profile
 from configspec.profiles.summary import Summary
-from tests.analytic import builders as b
+from tests import builders as b
 
 
 def cell_with_spread(

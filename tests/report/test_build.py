@@ -15,7 +15,7 @@ from configspec.report.build import RECOMMENDATIONS_TABLE_ID, build, write_repor
 from configspec.report.collect import collect_inputs
 from configspec.report.configurations import model_view
 from configspec.report.html import FigureBlock, plotly_js, plotly_js_version, render_figure
-from tests.analytic import builders as b
+from tests import builders as b
 from tests.report.fixtures import full_results
 from tests.test_cli import run_cli
 

@@ -8,7 +8,7 @@ import pytest
 
 from configspec.profiles.policy import Policy
 from configspec.report import data as d
-from tests.analytic import builders as b
+from tests import builders as b
 from tests.report.fixtures import cell_with_spread
 
 # Student t, 97.5% quantile, 2 degrees of freedom (3 samples): 4.302653
@@ -68,12 +68,6 @@ def test_device_rows_mark_power_kind():
     )  # fmt: skip
     table = d.device_table([row])
     assert "estimated" in table.rows[0]
-
-
-def test_iid_closed_form():
-    assert d.iid_tokens_per_round(0.8, 2) == pytest.approx(1 + 0.8 + 0.64)
-    assert d.iid_tokens_per_round(0.0, 5) == pytest.approx(1.0)
-    assert d.iid_tokens_per_round(1.0, 4) == 5.0
 
 
 def test_acceptance_and_tokens_per_round_series():
@@ -153,7 +147,7 @@ def test_recommendations_and_baselines_tables():
         "picks": {"goodput": {
             "draft": "d", "quant": "Q4_K_M", "policy": {"label": "K=3"},
             "predicted": {"goodput_tok_s": 12.345, "usd_per_1m_tokens": 0.5,
-                          "joules_per_token": 2.0, "energy_source": "measured (all)"},
+                          "joules_per_token": 2.0, "energy_source": "measured: draft measured:rapl"},
             "vs_target_autoregressive": {"speedup": 1.5, "cost_saving": None,
                                          "energy_saving": -0.25},
             "llama_cpp": {"command": "llama-server -m T.gguf"},

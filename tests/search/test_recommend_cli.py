@@ -13,7 +13,7 @@ import yaml
 from configspec.profiles.io import save_profile
 from configspec.profiles.policy import Policy
 from configspec.recommend.settings import llama_cpp_flags, vllm_notes, vllm_speculative_config
-from tests.analytic.builders import (
+from tests.builders import (
     alignment_profile,
     draft_cell,
     drafting_profile,
