@@ -31,6 +31,13 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def _ints(text: str, option: str, example: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ConfigspecError(f"{option} takes integers like {example}, not {text!r}") from exc
+
+
 @models_app.command("list")
 def models_list(models: Path = ModelsOpt) -> None:
     """Show the registry: every model, its role, source and quantizations."""
@@ -76,22 +83,28 @@ def profile(
     tokens: int = typer.Option(64, min=4, help="Tokens decoded per repetition."),
     contexts: str = typer.Option("16,512", help="Context lengths (tokens) to decode at."),
     prefill_tokens: int = typer.Option(256, min=2, help="Prompt length for prefill."),
+    batch_tokens: str = typer.Option(
+        "2,5,9,17", help="Forwards over n tokens per context (llama.cpp re-reads each batch)."
+    ),
     device: str = typer.Option(None, help="Device name (default: hostname)."),
     out: Path = typer.Option(None, help="Output file (default results/<device>/drafting-*.json)."),
     power_w: float = typer.Option(None, help="Active power in W, if you know it (estimate)."),
     idle_power_w: float = typer.Option(None, help="Idle power in W with --power-w."),
 ) -> None:
     """Measure drafting throughput, prefill and power for each draft x quantization here."""
-    from configspec.profiling.profile_command import profile_drafts
+    from configspec.profiles.drafting import DraftingSettings
+    from configspec.profiling.profile_command import ProfileOptions, profile_drafts
 
-    try:
-        context_list = tuple(int(c) for c in contexts.split(","))
-    except ValueError as exc:
-        raise ConfigspecError(f"--contexts takes integers like 16,512, not {contexts!r}") from exc
-    profile_drafts(
-        models, _split(drafts), _split(quants), threads, repetitions, tokens, context_list,
-        prefill_tokens, device, out, power_w, idle_power_w,
+    settings = DraftingSettings(
+        threads=threads, repetitions=repetitions, warmup_tokens=min(8, tokens),
+        decode_tokens=tokens, contexts=list(_ints(contexts, "--contexts", "16,512")),
+        prefill_tokens=prefill_tokens,
+        batch_tokens=list(_ints(batch_tokens, "--batch-tokens", "2,5,9,17")),
     )  # fmt: skip
+    profile_drafts(ProfileOptions(
+        models=models, drafts=_split(drafts), quants=_split(quants), settings=settings,
+        device=device, out=out, power_w=power_w, idle_power_w=idle_power_w,
+    ))  # fmt: skip
 
 
 @app.command()
@@ -123,13 +136,6 @@ def align(
     opts = AlignOptions(new_tokens=new_tokens, temperature=temperature, seed=seed,
                         threads=threads, k_max=k_max, tau_grid=tau_grid)  # fmt: skip
     run_align(models, _split(drafts), _split(quants), prompts, n_prompts, opts, device, out)
-
-
-def _ints(text: str, option: str, example: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError as exc:
-        raise ConfigspecError(f"{option} takes integers like {example}, not {text!r}") from exc
 
 
 @app.command("verify-latency")

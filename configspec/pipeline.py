@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from configspec.profiling.profile_command import profile_drafts
+from configspec.profiles.drafting import DraftingSettings
+from configspec.profiling.drafting import DEFAULT_BATCH_TOKENS
+from configspec.profiling.profile_command import ProfileOptions, profile_drafts
 from configspec.progress import console
 from configspec.registry import load_registry
 from configspec.sources.prepare import prepare_models
@@ -17,8 +19,8 @@ def run_pipeline(models: Path, device: str | None, threads: int) -> None:
     for line in prepare_models(load_registry(models)):
         console.print(line)
     console.rule("2/2 profile drafting on this device")
-    profile_drafts(models, None, None, threads, repetitions=5, tokens=64, contexts=(16, 512),
-                   prefill_tokens=256, device=device, out=None)  # fmt: skip
+    profile_drafts(ProfileOptions(models=models, device=device, settings=DraftingSettings(
+        threads=threads, batch_tokens=list(DEFAULT_BATCH_TOKENS))))  # fmt: skip
     # Alignment on a small subset (2 prompts of each kind) so a first run stays short;
     # `configspec align` runs the full set (docs/alignment.md).
     from configspec.alignment.command import align

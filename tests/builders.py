@@ -17,9 +17,9 @@ from configspec.profiles.drafting import (
     DecodeAtContext,
     DeviceProfile,
     DraftCell,
+    DraftingSettings,
     PowerInfo,
     Prefill,
-    Settings,
 )
 from configspec.profiles.environment import Environment
 from configspec.profiles.summary import Summary
@@ -78,7 +78,7 @@ def drafting_profile(cells: list[DraftCell], device: str = "edge-a", idle_w: flo
                      idle_source: str = "estimated:fixture", threads: int = 2) -> DeviceProfile:  # fmt: skip
     return DeviceProfile(
         environment=environment(device, threads=threads),
-        settings=Settings(
+        settings=DraftingSettings(
             threads=threads,
             repetitions=2,
             warmup_tokens=1,

@@ -158,11 +158,13 @@ def align_target(
     hashes: dict[Path, str] = {}
     runners: list[Runner] = []
     try:
-        target = open_runner(target_model.backend, target_path, threads=opts.threads, n_ctx=N_CTX)
+        target = open_runner(target_model.backend, target_path, threads=opts.threads, n_ctx=N_CTX,
+                             quant=target_quant(target_model))  # fmt: skip
         runners.append(target)
         drafts = []
         for cell, path in zip(cells, draft_paths, strict=True):
-            draft = open_runner(cell.model.backend, path, threads=opts.threads, n_ctx=N_CTX)
+            draft = open_runner(cell.model.backend, path, threads=opts.threads, n_ctx=N_CTX,
+                                quant=cell.quant)  # fmt: skip
             runners.append(draft)
             check_same_tokenizer(draft, target, f"{cell.label}", target_model.name)
             drafts.append(draft)

@@ -108,7 +108,7 @@ def verify_latency(
     t0 = time.perf_counter()
     with console.status(f"loading {target.name} {target.quant}"):
         runner = open_runner(
-            target.backend, path, threads=threads, n_ctx=settings.n_ctx,
+            target.backend, path, threads=threads, n_ctx=settings.n_ctx, quant=target.quant,
             n_seq_max=max(settings.batch_sizes),
         )  # fmt: skip
     load_s = time.perf_counter() - t0

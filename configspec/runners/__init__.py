@@ -23,9 +23,13 @@ def backend_version(backend: str) -> str:
     return ", ".join(f"{name} {v}" for name, v in zip(packages, versions, strict=True))
 
 
-def open_runner(backend: str, path, threads: int, n_ctx: int = 2048, **kwargs) -> Runner:
-    """Load `path` with the named backend. llama.cpp's first call is probed in a child process
-    first (once per build and file), so a native crash is one clear line (crash_guard.py)."""
+def open_runner(
+    backend: str, path, threads: int, n_ctx: int = 2048, quant: str | None = None, **kwargs
+) -> Runner:
+    """Load `path` with the named backend at the registry's `quant`: a llama.cpp file is its
+    quantization already; transformers loads the checkpoint in that dtype (F32, F16, BF16).
+    llama.cpp's first call is probed in a child process first (once per build and file), so a
+    native crash is one clear line (crash_guard.py)."""
     if backend == "llama_cpp":
         from configspec.runners.crash_guard import ensure_llama_cpp_runs
         from configspec.runners.llama_cpp import LlamaCppRunner
@@ -36,6 +40,8 @@ def open_runner(backend: str, path, threads: int, n_ctx: int = 2048, **kwargs) -
     if backend == "transformers":
         from configspec.runners.transformers import TransformersRunner
 
+        if quant is not None:
+            kwargs["dtype"] = quant
         return TransformersRunner(path, threads=threads, n_ctx=n_ctx, **kwargs)
     from configspec.errors import ConfigspecError
 
