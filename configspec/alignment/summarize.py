@@ -43,6 +43,8 @@ class PromptSummary:
     counts: dict[Policy, WalkCounts]
     mc_rounds: dict[Policy, np.ndarray] = field(default_factory=dict)  # sampled: per pass
     start_sum: dict[Policy, float] = field(default_factory=dict)  # sampled: sum_s E[N_s]
+    # greedy: thresholds on llama.cpp's confidence (traces.llama_cpp_confidence)
+    llama_cpp: dict[Policy, WalkCounts] = field(default_factory=dict)
 
 
 def policies(k_max: int, tau_grid: tuple[float, ...]) -> list[Policy]:
@@ -62,15 +64,24 @@ def summarize_prompt(
     """Walk one prompt's trace under every policy (exact for greedy, expected for sampled)."""
     pols = policies(k_max, tau_grid)
     lengths = [_lengths(trace, p) for p in pols]
+    caps = fixed_draft_lengths(len(trace), k_max)  # the most a threshold round may draft
     summary = PromptSummary(n=len(trace), counts={})
     if trace.beta is None:
         for policy, d in zip(pols, lengths, strict=True):
-            summary.counts[policy] = walk_with_lengths(trace.match, d)
+            summary.counts[policy] = walk_with_lengths(
+                trace.match, d, caps if policy.is_threshold else d
+            )
+        if trace.llama_cpp_confidence is not None:
+            for tau in tau_grid:
+                d = threshold_draft_lengths(trace.llama_cpp_confidence, k_max, tau)
+                summary.llama_cpp[Policy.threshold(k_max, tau)] = walk_with_lengths(
+                    trace.match, d, caps
+                )
         return summary
     rng = np.random.default_rng([seed, zlib.crc32(trace.prompt_id.encode())])
     rounds = monte_carlo_rounds(trace.beta, lengths, mc_passes, rng)
     for policy, d, r in zip(pols, lengths, rounds, strict=True):
-        summary.counts[policy] = expected_walk(trace.beta, d)
+        summary.counts[policy] = expected_walk(trace.beta, d, caps if policy.is_threshold else d)
         summary.mc_rounds[policy] = r
         if not policy.is_threshold:
             summary.start_sum[policy] = float(
@@ -90,10 +101,15 @@ class CellFigures:
     iid_tokens_per_round: list[float]
     threshold: list[PolicyStats]
     topk_coverage: dict[int, float]
+    llama_cpp_threshold: list[PolicyStats]
 
 
-def _stats(policy: Policy, summaries: list[PromptSummary], sampled: bool) -> PolicyStats:
-    counts = sum((s.counts[policy] for s in summaries), WalkCounts())
+def _stats(
+    policy: Policy, summaries: list[PromptSummary], sampled: bool, llama_cpp: bool = False
+) -> PolicyStats:
+    counts = sum(
+        ((s.llama_cpp if llama_cpp else s.counts)[policy] for s in summaries), WalkCounts()
+    )
     ci = start_mean = None
     if sampled:
         tokens = sum(s.n for s in summaries)
@@ -105,6 +121,7 @@ def _stats(policy: Policy, summaries: list[PromptSummary], sampled: bool) -> Pol
         k_max=policy.k_max, tau=policy.tau, drafted_per_round=counts.drafted_per_round,
         accepted_per_round=counts.accepted_per_round, tokens_per_round=counts.tokens_per_round,
         rounds=counts.rounds, tokens_per_round_ci95=ci, expected_tokens_per_start=start_mean,
+        stopped_early_per_round=counts.stopped_early_per_round,
     )  # fmt: skip
 
 
@@ -124,4 +141,9 @@ def summarize_cell(
         iid_tokens_per_round=[float(iid_tokens_per_round(a, k)) for k in range(1, k_max + 1)],
         threshold=[_stats(Policy.threshold(k_max, tau), summaries, sampled) for tau in tau_grid],
         topk_coverage={k: topk_coverage(ranks, k) for k in TOPK},
+        llama_cpp_threshold=[
+            _stats(Policy.threshold(k_max, tau), summaries, sampled, llama_cpp=True)
+            for tau in tau_grid
+            if all(Policy.threshold(k_max, tau) in s.llama_cpp for s in summaries)
+        ],
     )

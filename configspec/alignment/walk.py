@@ -37,6 +37,9 @@ class WalkCounts:
     drafted: float = 0
     accepted: float = 0
     tokens: float = 0
+    # rounds whose draft stopped on a low-confidence token, before K max and the end of the text
+    # (the draft paid one forward call for the token it did not keep; llama.cpp the same)
+    stopped_early: float = 0
 
     def __add__(self, other: WalkCounts) -> WalkCounts:
         return WalkCounts(
@@ -44,6 +47,7 @@ class WalkCounts:
             self.drafted + other.drafted,
             self.accepted + other.accepted,
             self.tokens + other.tokens,
+            self.stopped_early + other.stopped_early,
         )
 
     @property
@@ -57,6 +61,10 @@ class WalkCounts:
     @property
     def accepted_per_round(self) -> float:
         return self.accepted / self.rounds if self.rounds else 0.0
+
+    @property
+    def stopped_early_per_round(self) -> float:
+        return self.stopped_early / self.rounds if self.rounds else 0.0
 
 
 def total(counts: Iterable[WalkCounts]) -> WalkCounts:
@@ -101,11 +109,15 @@ def _run_lengths(ones: np.ndarray) -> np.ndarray:
 # ---- greedy: exact walks -----------------------------------------------------------------------
 
 
-def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
-    """Walk one greedy trace given the number of tokens drafted at each possible round start."""
+def walk_with_lengths(
+    matches: np.ndarray, lengths: np.ndarray, caps: np.ndarray | None = None
+) -> WalkCounts:
+    """Walk one greedy trace given the number of tokens drafted at each possible round start
+    (and the most it could draft there, `caps`: a round drafting fewer stopped early)."""
     m = np.asarray(matches, dtype=bool)
     n = len(m)
     run = _run_lengths(m)
+    caps = lengths if caps is None else caps
     counts = WalkCounts(0, 0, 0, 0)
     s = 0
     while s < n:
@@ -115,6 +127,7 @@ def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
         counts.drafted += d
         counts.accepted += a
         counts.tokens += a + 1
+        counts.stopped_early += int(d < caps[s])
         s += a + 1
     return counts
 
@@ -132,7 +145,8 @@ def threshold_walk(
     matches: np.ndarray, confidence: np.ndarray, k_max: int, tau: float
 ) -> WalkCounts:
     """Greedy walk with confidence-threshold drafting (see threshold_draft_lengths)."""
-    return walk_with_lengths(matches, threshold_draft_lengths(confidence, k_max, tau))
+    lengths = threshold_draft_lengths(confidence, k_max, tau)
+    return walk_with_lengths(matches, lengths, fixed_draft_lengths(len(matches), k_max))
 
 
 # ---- sampling: expectations from betas ---------------------------------------------------------
@@ -167,9 +181,12 @@ def expected_tokens_per_round(betas: np.ndarray, k: int) -> float:
     return float(expected_tokens_by_start(betas, k).mean())
 
 
-def expected_walk(betas: np.ndarray, lengths: np.ndarray) -> WalkCounts:
+def expected_walk(
+    betas: np.ndarray, lengths: np.ndarray, caps: np.ndarray | None = None
+) -> WalkCounts:
     """Expected totals of the stochastic walk in which draft token t is accepted with probability
-    beta_t, given D_s drafts per start (exact dynamic programme over the finite trace).
+    beta_t, given D_s drafts per start (exact dynamic programme over the finite trace); `caps`
+    as in walk_with_lengths.
 
     tokens is always n; tokens / rounds is then the ratio of expectations, which is what a decoder
     measures as total tokens / total rounds over many prompts.
@@ -177,11 +194,13 @@ def expected_walk(betas: np.ndarray, lengths: np.ndarray) -> WalkCounts:
     b = np.asarray(betas, dtype=np.float64)
     n = len(b)
     lengths = np.asarray(lengths, dtype=np.int64)
+    early = (lengths < (lengths if caps is None else np.asarray(caps))).astype(float)
     k = int(lengths.max()) if n else 0
     prods = _prefix_products(b, k)
     rounds = np.zeros(n + 1)
     drafted = np.zeros(n + 1)
     accepted = np.zeros(n + 1)
+    stopped = np.zeros(n + 1)
     for s in range(n - 1, -1, -1):
         d = int(lengths[s])
         a = np.arange(d + 1)
@@ -193,7 +212,9 @@ def expected_walk(betas: np.ndarray, lengths: np.ndarray) -> WalkCounts:
         rounds[s] = 1.0 + p_a @ rounds[nxt]
         drafted[s] = d + p_a @ drafted[nxt]
         accepted[s] = p_a @ a + p_a @ accepted[nxt]
-    return WalkCounts(float(rounds[0]), float(drafted[0]), float(accepted[0]), float(n))
+        stopped[s] = early[s] + p_a @ stopped[nxt]
+    return WalkCounts(float(rounds[0]), float(drafted[0]), float(accepted[0]), float(n),
+                      float(stopped[0]))  # fmt: skip
 
 
 @dataclass

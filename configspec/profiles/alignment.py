@@ -32,6 +32,9 @@ class PolicyStats(BaseModel):
     # sampled: 95% spread of tokens / rounds over Monte Carlo passes of the whole prompt set;
     # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (MODEL.md)
     expected_tokens_per_start: float | None = None
+    # rounds whose draft stopped on a low-confidence token (it paid that forward call), per round;
+    # None in profiles made before it was recorded
+    stopped_early_per_round: float | None = None
 
     @property
     def policy(self) -> Policy:
@@ -60,6 +63,10 @@ class AlignmentCell(BaseModel):
     traces_key: str | None = None  # prefix of this cell's arrays in traces_file
     prompt_ids: list[str] = Field(default_factory=list)  # prompts walked, in trace order
     confidence: Literal["argmax_prob_t1", "max_q_at_temperature"] | None = None
+    # greedy: the tau grid at k_max with llama.cpp's own confidence (the top token's probability
+    # over the draft's top 10 logits at T = 1, as --spec-draft-p-min reads it); empty in sampled
+    # cells and in profiles made before it was recorded
+    llama_cpp_threshold: list[PolicyStats] = Field(default_factory=list)
 
     def stats(self, policy: Policy) -> PolicyStats:
         """The figures of one policy (fixed K or threshold, as walked in this cell's traces)."""

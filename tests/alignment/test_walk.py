@@ -83,6 +83,9 @@ def test_threshold_walk_golden():
     # s=0: D=2, matches run 3 -> A=2, emit 3 -> s=3. s=3: D=4, match 0 -> A=0, emit 1 -> s=4.
     # s=4: D=3, A=3, emit 4 -> s=8. -> 3 rounds, 9 drafted, 5 accepted, 8 tokens.
     assert counts(threshold_walk(MATCHES, CONF, 4, 0.5)) == (3, 9, 5, 8)
+    # only the round at s=0 stopped on a low confidence (D=2 < K max 4); s=4 drafted all 3 the
+    # end of the text allows
+    assert threshold_walk(MATCHES, CONF, 4, 0.5).stopped_early == 1
 
 
 def test_threshold_zero_equals_fixed_k():
@@ -93,6 +96,7 @@ def test_threshold_zero_equals_fixed_k():
 
 def test_threshold_above_every_confidence_drafts_nothing():
     assert counts(threshold_walk(MATCHES, CONF, 4, 0.99)) == (8, 0, 0, 8)
+    assert threshold_walk(MATCHES, CONF, 4, 0.99).stopped_early == 7  # the last could draft none
 
 
 # ---- sampling ----------------------------------------------------------------------------------
