@@ -211,8 +211,9 @@ def recommend(
     seed: int = typer.Option(0, help="optuna sampler seed."),
     llama_cpp_flags: str = typer.Option("new", help="new (--spec-draft-*) or old (--draft-*)."),
     out_dir: Path = typer.Option(None, help="Where recommendations.yaml/.json go (--results)."),
+    json: bool = typer.Option(False, "--json", help="Print the recommendations as JSON."),
 ) -> None:
-    """Search draft x quant x policy per device; print the picks; write recommendations."""
+    """Search draft x quant x policy (or no speculation) per device; print and write the picks."""
     from configspec.recommend.command import RecommendOptions
     from configspec.recommend.command import recommend as run_recommend
 
@@ -221,7 +222,7 @@ def recommend(
         verification=verification, scenario=scenario, min_goodput=min_goodput,
         max_joules_per_token=max_joules_per_token, max_cost=max_cost, method=method,
         objective=objective, sampler=sampler, evaluations=evaluations, storage=storage, seed=seed,
-        flags=llama_cpp_flags, out_dir=out_dir,
+        flags=llama_cpp_flags, out_dir=out_dir, json=json,
     ))  # fmt: skip
 
 

@@ -14,6 +14,7 @@ from configspec.profiles.alignment import (
     PolicyStats,
 )
 from configspec.profiles.drafting import (
+    BatchPoint,
     DecodeAtContext,
     DeviceProfile,
     DraftCell,
@@ -51,10 +52,15 @@ def noisy(mean: float, cv: float, n: int, seed: int) -> Summary:
 # ---- round numbers: the analytic model, the search, recommend and the report ------------------
 
 
+BATCH_TOKENS = (2, 5, 9, 17)
+
+
 def draft_cell(draft: str, quant: str, step_s: dict[int, float], power_w: float,
-               source: str = "estimated:fixture", target: str = TARGET,
-               sha: str = "") -> DraftCell:  # fmt: skip
-    """A drafting cell decoding at `step_s[context]` seconds per token and `power_w` watts."""
+               source: str = "estimated:fixture", target: str = TARGET, sha: str = "",
+               batch: bool = True) -> DraftCell:  # fmt: skip
+    """A drafting cell decoding at `step_s[context]` seconds per token and `power_w` watts; a
+    forward over n tokens costs (1 + 0.5 (n - 1)) steps (CPU-like), unless `batch` is False
+    (a profile made before batches were timed)."""
     decode = [
         DecodeAtContext(
             context_tokens=ctx,
@@ -67,9 +73,13 @@ def draft_cell(draft: str, quant: str, step_s: dict[int, float], power_w: float,
         )  # fmt: skip
         for ctx, s in step_s.items()
     ]
+    batches = [
+        BatchPoint(context_tokens=ctx, tokens=n, latency_s=constant(s * (1 + 0.5 * (n - 1))))
+        for ctx, s in step_s.items() for n in BATCH_TOKENS
+    ] if batch else []  # fmt: skip
     return DraftCell(
         draft=draft, target=target, quant=quant, file=f"/models/{draft}-{quant}.gguf",
-        file_sha256=sha, file_bytes=1, load_s=0.1, decode=decode,
+        file_sha256=sha, file_bytes=1, load_s=0.1, decode=decode, batch=batches,
         prefill=Prefill(prompt_tokens=8, tokens_per_s=constant(100.0), samples_s=[0.08]),
     )  # fmt: skip
 
@@ -100,26 +110,31 @@ def iid_cell(draft: str, quant: str, a: float, k_max: int = 8, taus: tuple[float
              mode: str = "greedy", temperature: float = 0.0, target: str = TARGET,
              draft_sha: str = "", target_sha: str = "") -> AlignmentCell:  # fmt: skip
     """Policy stats from the i.i.d. closed form (the fixture's acceptance is exactly a at every
-    position); threshold policies invented to draft fewer tokens at higher acceptance."""
+    position); threshold policies invented to draft fewer tokens at higher acceptance, and
+    llama.cpp's (its confidence reads higher, so it drafts more: as at tau - 0.1)."""
     fixed = []
     for k in range(1, k_max + 1):
         n = float(iid_tokens_per_round(a, k))
         fixed.append(PolicyStats(k_max=k, drafted_per_round=k, accepted_per_round=n - 1,
-                                 tokens_per_round=n, rounds=100 / n))  # fmt: skip
-    threshold = []
-    for tau in taus:
-        a_tau = a + (1 - a) * tau  # a stricter threshold keeps only likelier tokens
-        drafted = k_max * (1 - tau)
+                                 tokens_per_round=n, rounds=100 / n,
+                                 stopped_early_per_round=0.0))  # fmt: skip
+
+    def threshold_stats(tau: float, as_tau: float) -> PolicyStats:
+        a_tau = a + (1 - a) * as_tau  # a stricter threshold keeps only likelier tokens
+        drafted = k_max * (1 - as_tau)
         n = float(iid_tokens_per_round(a_tau, drafted))
-        threshold.append(PolicyStats(k_max=k_max, tau=tau, drafted_per_round=drafted,
-                                     accepted_per_round=n - 1, tokens_per_round=n,
-                                     rounds=100 / n))  # fmt: skip
+        return PolicyStats(k_max=k_max, tau=tau, drafted_per_round=drafted,
+                           accepted_per_round=n - 1, tokens_per_round=n, rounds=100 / n,
+                           stopped_early_per_round=as_tau)  # fmt: skip
+
+    threshold = [threshold_stats(tau, tau) for tau in taus]
+    llama_cpp = [threshold_stats(tau, max(tau - 0.1, 0.0)) for tau in taus]
     return AlignmentCell(
         draft=draft, quant=quant, draft_sha256=draft_sha, target=target, target_quant="Q4_K_M",
         target_sha256=target_sha, mode=mode, temperature=temperature, n_prompts=1,
         n_positions=100, acceptance_rate=a, acceptance_by_position=[a] * k_max, fixed_k=fixed,
         iid_tokens_per_round=[float(iid_tokens_per_round(a, k)) for k in range(1, k_max + 1)],
-        threshold=threshold,
+        threshold=threshold, llama_cpp_threshold=llama_cpp if mode == "greedy" else [],
     )  # fmt: skip
 
 

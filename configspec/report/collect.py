@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
@@ -19,6 +18,7 @@ from configspec.profiles.alignment import AlignmentProfile
 from configspec.profiles.discover import scan
 from configspec.profiles.drafting import DeviceProfile
 from configspec.profiles.verification import VerificationProfile
+from configspec.recommend.schema import Recommendations, read_recommendations
 from configspec.sources.cache import sha256_file
 
 RECOMMENDATIONS_KIND = "recommendations"
@@ -46,7 +46,7 @@ class ReportInputs:
     drafting: list[tuple[Path, DeviceProfile]] = field(default_factory=list)
     alignment: list[tuple[Path, AlignmentProfile]] = field(default_factory=list)
     verification: list[tuple[Path, VerificationProfile]] = field(default_factory=list)
-    recommendations: tuple[Path, dict[str, Any]] | None = None
+    recommendations: tuple[Path, Recommendations] | None = None
     files: list[InputFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files skipped, with why and how to fix
 
@@ -120,11 +120,19 @@ def collect_inputs(results_dir: Path) -> ReportInputs:
 
 
 def _read_recommendations(inputs: ReportInputs, documents: list[tuple[Path, dict]]) -> None:
-    """The newest recommendations file wins (recommend rewrites it; older copies may linger)."""
+    """The newest recommendations file wins (recommend rewrites it; older copies may linger); a
+    file of another schema version is a problem the report names."""
     if not documents:
         return
     documents = sorted(documents, key=lambda item: item[0].stat().st_mtime)
     newest_path, newest = documents[-1]
-    inputs.recommendations = (newest_path, newest)
+    used = False
+    try:
+        inputs.recommendations = (newest_path, read_recommendations(newest, str(newest_path)))
+        used = True
+    except ConfigspecError as exc:
+        inputs.problems.append(f"{exc} (skipped)")
     for path, data in documents:
-        inputs.files.append(_record(path, RECOMMENDATIONS_KIND, data, path == newest_path, None))
+        inputs.files.append(
+            _record(path, RECOMMENDATIONS_KIND, data, used and path == newest_path, None)
+        )

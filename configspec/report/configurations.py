@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from configspec.analytic.evaluate import energy_label
 from configspec.analytic.scenario import Scenario, load_scenario
 from configspec.errors import ConfigspecError
 from configspec.profiles.discover import Found, newest, newest_per_device
+from configspec.recommend.schema import Recommendations
 from configspec.report.collect import ReportInputs
 from configspec.report.data import ConfigPoint
 from configspec.search.exact import DeviceResult, Limits, enumerate_device
@@ -57,36 +56,27 @@ def _drafting(items: list[tuple[Path, Any]], wanted: list[str] | None):
     return [f.profile for f in newest_per_device(_found("drafting", items))]
 
 
-def _scenario(doc: dict | None) -> tuple[Scenario, str]:
-    if doc and isinstance(doc.get("scenario"), dict):
-        try:
-            return Scenario.model_validate(doc["scenario"]), "recorded in the recommendations file"
-        except ValidationError as exc:
-            raise ConfigspecError(
-                "the recommendations file's scenario does not validate "
-                f"({exc.errors()[0]['msg']}); re-run `configspec recommend`"
-            ) from exc
+def _scenario(doc: Recommendations | None) -> tuple[Scenario, str]:
+    if doc is not None:
+        return doc.scenario, "recorded in the recommendations file"
     return load_scenario(None), "default scenario (scenario.yaml here, else built-in defaults)"
 
 
-def _limits(doc: dict | None, scenario: Scenario) -> Limits:
-    recorded = (doc or {}).get("constraints")
-    if isinstance(recorded, dict):
-        return Limits(**{k: recorded.get(k) for k in Limits.__dataclass_fields__})
+def _limits(doc: Recommendations | None, scenario: Scenario) -> Limits:
+    if doc is not None:
+        return Limits(**doc.constraints.model_dump())
     c = scenario.constraints
     return Limits(c.min_goodput_tok_s, c.max_joules_per_token, c.max_usd_per_1m_tokens)
 
 
-def _recorded_marks(doc: dict | None, device: str) -> tuple[set, dict[tuple, list[str]]] | None:
-    """(front keys, key -> pick names) as the recommendations file names them for `device`."""
-    for d in (doc or {}).get("devices", []):
-        if d.get("device") == device:
-            front = {(r["draft"], r["quant"], r["policy"]) for r in d.get("pareto_front", [])}
-            picks: dict[tuple, list[str]] = {}
-            for name, pick in d.get("picks", {}).items():
-                key = (pick["draft"], pick["quant"], pick["policy"]["label"])
-                picks.setdefault(key, []).append(name)
-            return front, picks
+def _recorded_marks(doc: Recommendations | None, device: str):
+    """(front labels, label -> pick names) as the recommendations file names them for `device`."""
+    for d in doc.devices if doc is not None else []:
+        if d.device == device:
+            picks: dict[str, list[str]] = {}
+            for name, pick in d.picks.items():
+                picks.setdefault(pick.label, []).append(name)
+            return {r.label for r in d.pareto_front}, picks
     return None
 
 
@@ -99,19 +89,18 @@ def _points(result: DeviceResult, marks) -> list[ConfigPoint]:
     out = []
     for pos in range(len(result.rows)):
         i = result.index(pos)
-        key = (str(space.draft[i]), str(space.quant[i]), space.policy[i].label)
+        label = space.label(i)
         if marks is None:
             on_front, picks = pos in front_positions, computed_picks.get(pos, [])
         else:
-            on_front, picks = key in marks[0], marks[1].get(key, [])
+            on_front, picks = label in marks[0], marks[1].get(label, [])
         out.append(ConfigPoint(
-            device=space.device, draft=key[0], quant=key[1], policy=space.policy[i],
+            device=space.device, draft=str(space.draft[i]), quant=str(space.quant[i]),
+            policy=space.policy[i], runs=str(space.runs[i]), label=label,
             goodput_tok_s=float(m.goodput_tok_s[pos]),
             usd_per_1m_tokens=float(m.usd_per_1m_tokens[pos]),
             joules_per_token=float(m.joules_per_token[pos]), on_front=on_front,
-            picks=tuple(picks),
-            energy_source=energy_label(str(space.draft_power_source[i]), space.idle_source,
-                                       space.server_energy_source),
+            picks=tuple(picks), energy_source=str(space.energy_source[i]),
         ))  # fmt: skip
     return out
 
@@ -125,10 +114,11 @@ def model_view(inputs: ReportInputs) -> ModelView:
     try:
         scenario, view.scenario_origin = _scenario(doc)
         view.scenario = scenario.model_dump(mode="json")
-        recorded = (doc or {}).get("inputs", {})
-        drafting = _drafting(inputs.drafting, recorded.get("drafting"))
-        alignment = _pick("alignment", inputs.alignment, recorded.get("alignment"))
-        verification = _pick("verification", inputs.verification, recorded.get("verification"))
+        recorded = doc.inputs if doc is not None else None
+        drafting = _drafting(inputs.drafting, recorded and recorded.drafting)
+        alignment = _pick("alignment", inputs.alignment, recorded and recorded.alignment)
+        verification = _pick("verification", inputs.verification,
+                             recorded and recorded.verification)  # fmt: skip
         spaces, skipped = build_spaces(drafting, alignment, verification, scenario)
         w = scenario.weights
         weights = np.array([w.goodput, w.cost, w.energy], float)

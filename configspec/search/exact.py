@@ -3,7 +3,7 @@ constraints, keep the Pareto front and the per-objective and balanced picks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,6 +31,8 @@ class DeviceResult:
     feasible: np.ndarray  # positions into rows meeting the limits
     front: np.ndarray  # positions into rows: the feasible Pareto front
     picks: dict[str, int]  # objective -> position into rows
+    # objective -> the best feasible row that speculates (what a target-alone pick beat)
+    speculative_picks: dict[str, int] = field(default_factory=dict)
 
     def index(self, position: int) -> int:
         return int(self.rows[position])
@@ -86,9 +88,21 @@ def summarise(space: Space, rows: np.ndarray, metrics: Metrics, limits: Limits,
     feasible = np.flatnonzero(ok)
     objectives = metrics.objectives()
     front = feasible[pareto_mask(objectives[feasible])]
+    picks = _picks(objectives, feasible, front, weights)
+    speculating = np.array([space.speculates(int(r)) for r in rows], bool)
+    feasible_spec = feasible[speculating[feasible]]
+    alternatives = {}
+    if len(feasible_spec):
+        front_spec = feasible_spec[pareto_mask(objectives[feasible_spec])]
+        alternatives = _picks(objectives, feasible_spec, front_spec, weights)
+    return DeviceResult(space, method, rows, metrics, feasible, front, picks, alternatives)
+
+
+def _picks(objectives: np.ndarray, feasible: np.ndarray, front: np.ndarray,
+           weights: np.ndarray) -> dict[str, int]:  # fmt: skip
     picks = best_positions(objectives, feasible)
     picks["balanced"] = int(front[knee_index(objectives[front], weights)])
-    return DeviceResult(space, method, rows, metrics, feasible, front, picks)
+    return picks
 
 
 def enumerate_device(space: Space, limits: Limits, weights: np.ndarray) -> DeviceResult:

@@ -129,8 +129,10 @@ def test_evaluate_sampled_payload_slows_a_slow_link():
 
 
 def test_energy_label_says_estimated_unless_all_measured():
-    assert energy_label("measured:rapl", "measured:rapl", "measured:nvml").startswith("measured")
-    label = energy_label("measured:rapl", "estimated:tdp", "measured:nvml")
+    assert energy_label(
+        draft="measured:rapl", idle="measured:rapl", server="measured:nvml"
+    ).startswith("measured")
+    label = energy_label(draft="measured:rapl", idle="estimated:tdp", server="measured:nvml")
     assert label.startswith("estimated") and "idle estimated:tdp" in label
 
 
@@ -138,9 +140,9 @@ def test_one_measured_rule_for_sources_and_combined_labels():
     from configspec.report.data import power_kind
     from device_profilers.base import is_measured
 
-    measured = energy_label("measured:rapl", "measured:rapl", "measured:nvml")
+    measured = energy_label(draft="measured:rapl", idle="measured:rapl", server="measured:nvml")
     assert is_measured(measured) and power_kind(measured) == "measured"
-    mixed = energy_label("measured:rapl", "estimated:tdp", "measured:nvml")
+    mixed = energy_label(draft="measured:rapl", idle="estimated:tdp", server="measured:nvml")
     assert not is_measured(mixed) and power_kind(mixed) == "estimated"
     assert not is_measured("measured") and not is_measured(None)  # the prefix is "measured:"
 

@@ -21,19 +21,22 @@ def brute_force_metrics(space) -> list[tuple[float, float, float]]:
     out = []
     for i in range(len(space)):
         x = {k: float(v[i]) for k, v in vars(space.inputs).items()}
-        draft_s = (x["drafted"] + x["extra_steps"]) * x["step_s"]
-        up = t.header_bytes + x["drafted"] * t.token_id_bytes
-        down = t.header_bytes + 4 + t.token_id_bytes
-        net_s = t.rtt_s + 8 * up / t.up_bit_s + 8 * down / t.down_bit_s
+        draft_s = (x["drafted"] + x["extra_steps"]) * x["step_s"] + x["ingest_s"]
+        net_s = 0.0
+        if x["network"]:  # the draft crosses the network; the target alone does not
+            up = t.header_bytes + x["drafted"] * t.token_id_bytes
+            down = t.header_bytes + 4 + t.token_id_bytes
+            net_s = t.rtt_s + 8 * up / t.up_bit_s + 8 * down / t.down_bit_s
         round_s = draft_s + net_s + x["verify_s"] + t.overhead_s
         goodput = x["tokens"] / round_s
         server = t.server_usd_per_hour / 3600 * x["verify_s"] / t.batch / x["tokens"]
-        avg_w = (x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s)) / round_s
-        hourly = t.purchase_usd / (t.lifetime_h * t.utilisation) + avg_w / 1000 * t.usd_per_kwh
-        edge = hourly / (3600 * goodput)
-        joules = (
-            x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s) + x["verify_j"] / t.batch
-        ) / x["tokens"]
+        edge_j = edge = 0.0
+        if x["edge"]:  # the device takes part: its hardware, electricity and energy count
+            avg_w = (x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s)) / round_s
+            hourly = t.purchase_usd / (t.lifetime_h * t.utilisation) + avg_w / 1000 * t.usd_per_kwh
+            edge = hourly / (3600 * goodput)
+            edge_j = x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s)
+        joules = (edge_j + x["verify_j"] / t.batch) / x["tokens"]
         out.append((goodput, 1e6 * (server + edge), joules))
     return out
 
@@ -52,7 +55,7 @@ def brute_force_front(points: list[tuple[float, float, float]]) -> set[int]:
     ks=st.integers(1, 6), taus=st.integers(0, 3),
 )  # fmt: skip
 def test_enumeration_equals_a_brute_force_loop(seed, drafts, quants, ks, taus):
-    space = random_space(seed, drafts, quants, ks, taus)
+    space = random_space(seed, drafts, quants, ks, taus, target_alone=seed % 2 == 0)
     result = enumerate_device(space, Limits(), WEIGHTS)
     points = brute_force_metrics(space)
     np.testing.assert_allclose(result.metrics.goodput_tok_s, [p[0] for p in points], rtol=1e-12)
