@@ -67,7 +67,7 @@ def align(
     with byte_progress() as factory:  # assemble / quantize files before the timed work
         for target, group in groups:
             with console.status(f"preparing {target.name}"):
-                model_file(target, target.quantizations[0], progress_factory=factory)
+                model_file(target, target.serving_quant, progress_factory=factory)
             for cell in group:
                 with console.status(f"preparing {cell.label}"):
                     model_file(cell.model, cell.quant, progress_factory=factory)

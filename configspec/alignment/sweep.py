@@ -39,7 +39,7 @@ from configspec.profiling.drafting_sweep import Cell
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
 from configspec.runners.base import Runner
-from configspec.sources.cache import file_sha256
+from configspec.sources.cache import model_sha256
 from configspec.sources.resolve import model_file
 
 N_CTX = 4096
@@ -68,11 +68,6 @@ def traces_path(out: Path) -> Path:
     return out.with_name(out.stem + ".traces.npz")
 
 
-def target_quant(target: ModelEntry) -> str:
-    """The target runs at its first listed quantization."""
-    return target.quantizations[0]
-
-
 def group_by_target(registry: Registry, cells: list[Cell]) -> list[tuple[ModelEntry, list[Cell]]]:
     groups: dict[str, list[Cell]] = {}
     for cell in cells:
@@ -96,14 +91,17 @@ class _CellState:
 
 def _cell_template(
     cell: Cell, mode: str, target: ModelEntry, opts: AlignOptions, hashes: dict[Path, str],
-    draft_path: Path, target_path: Path,
+    draft_path: Path, target_path: Path, loaded: tuple[str | None, str | None] = (None, None),
 ) -> AlignmentCell:  # fmt: skip
+    """A cell's identity; `loaded` is what the draft and target runners loaded (their precision,
+    where the backend chooses it) and is recorded over the registry's quantizations."""
     for path in (draft_path, target_path):
         if path not in hashes:
-            hashes[path] = file_sha256(path)
+            hashes[path] = model_sha256(path)
     return AlignmentCell(
-        draft=cell.model.name, quant=cell.quant, draft_sha256=hashes[draft_path],
-        target=target.name, target_quant=target_quant(target), target_sha256=hashes[target_path],
+        draft=cell.model.name, quant=loaded[0] or cell.quant, draft_sha256=hashes[draft_path],
+        target=target.name, target_quant=loaded[1] or target.serving_quant,
+        target_sha256=hashes[target_path],
         mode=mode, temperature=opts.temperature if mode == "sampled" else 0.0, n_prompts=0,
         n_positions=0, acceptance_rate=0.0, acceptance_by_position=[], fixed_k=[],
         iid_tokens_per_round=[],
@@ -153,13 +151,13 @@ def align_target(
     on_prompt: Callable[[str], None] = lambda _: None,
 ) -> None:  # fmt: skip
     """Align `cells` (drafts of one target) over `prompts`, appending cells to `profile`."""
-    target_path = model_file(target_model, target_quant(target_model))
+    target_path = model_file(target_model, target_model.serving_quant)
     draft_paths = [model_file(c.model, c.quant) for c in cells]
     hashes: dict[Path, str] = {}
     runners: list[Runner] = []
     try:
         target = open_runner(target_model.backend, target_path, threads=opts.threads, n_ctx=N_CTX,
-                             quant=target_quant(target_model))  # fmt: skip
+                             quant=target_model.serving_quant)  # fmt: skip
         runners.append(target)
         drafts = []
         for cell, path in zip(cells, draft_paths, strict=True):
@@ -169,8 +167,19 @@ def align_target(
             check_same_tokenizer(draft, target, f"{cell.label}", target_model.name)
             drafts.append(draft)
         states = [
-            _CellState(_cell_template(c, mode, target_model, opts, hashes, p, target_path))
-            for c, p in zip(cells, draft_paths, strict=True)
+            _CellState(
+                _cell_template(
+                    c,
+                    mode,
+                    target_model,
+                    opts,
+                    hashes,
+                    p,
+                    target_path,
+                    (d.precision, target.precision),
+                )
+            )  # fmt: skip
+            for c, p, d in zip(cells, draft_paths, drafts, strict=True)
             for mode in opts.modes
         ]
         start = len(profile.cells)

@@ -21,7 +21,7 @@ from configspec.profiling.drafting import profile_tokens, time_batch, time_decod
 from configspec.profiling.machine_load import measure_until_quiet
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
-from configspec.sources.cache import file_sha256
+from configspec.sources.cache import model_bytes, model_sha256
 from configspec.sources.resolve import model_file
 from device_profilers.base import MeterUnavailable, PowerMeter
 
@@ -118,11 +118,12 @@ def profile_cell(
                 )  # fmt: skip
                 batches.append(point.model_copy(update={"machine_load": load}))
         version = runner.backend_version
+        precision = runner.precision or cell.quant  # what was loaded (transformers: the dtype)
     finally:
         runner.close()
     draft_cell = DraftCell(
-        draft=cell.model.name, target=cell.model.target or "", quant=cell.quant, file=str(path),
-        file_sha256=file_sha256(path), file_bytes=path.stat().st_size, load_s=load_s,
+        draft=cell.model.name, target=cell.model.target or "", quant=precision, file=str(path),
+        file_sha256=model_sha256(path), file_bytes=model_bytes(path), load_s=load_s,
         decode=decode, prefill=prefill, batch=batches,
     )  # fmt: skip
     return draft_cell, sorted(set(warnings + draft_cell.busy_notes())), version

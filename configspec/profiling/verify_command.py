@@ -21,7 +21,7 @@ from configspec.progress import byte_progress, console, exit_interrupted, step_p
 from configspec.registry import load_registry
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
-from configspec.sources.cache import file_sha256
+from configspec.sources.cache import model_sha256
 from configspec.sources.resolve import model_file
 from device_profilers import detect_meter
 
@@ -103,12 +103,12 @@ def verify_latency(
     registry = load_registry(models)
     target = pick_target(registry, target_name)
     with byte_progress() as factory, console.status(f"preparing {target.name}"):
-        path = model_file(target, target.quant, progress_factory=factory)
+        path = model_file(target, target.serving_quant, progress_factory=factory)
     meter, _ = detect_meter(threads=threads, user_active_w=power_w, user_idle_w=idle_power_w)
     t0 = time.perf_counter()
-    with console.status(f"loading {target.name} {target.quant}"):
+    with console.status(f"loading {target.name} {target.serving_quant}"):
         runner = open_runner(
-            target.backend, path, threads=threads, n_ctx=settings.n_ctx, quant=target.quant,
+            target.backend, path, threads=threads, n_ctx=settings.n_ctx, quant=target.serving_quant,
             n_seq_max=max(settings.batch_sizes),
         )  # fmt: skip
     load_s = time.perf_counter() - t0
@@ -116,7 +116,8 @@ def verify_latency(
         idle = meter.idle_power(2.0)
         profile = VerificationProfile(
             environment=Environment.capture(device, threads, runner.backend, runner.backend_version),
-            target=target.name, target_quant=target.quant, target_sha256=file_sha256(path),
+            target=target.name, target_quant=runner.precision or target.serving_quant,
+            target_sha256=model_sha256(path),
             target_file=str(path), load_s=load_s, repetitions=settings.repetitions,
             settings=VerifySettings(
                 ks=list(settings.ks), contexts=list(settings.contexts),

@@ -170,3 +170,23 @@ def test_real_verification_profile_on_the_demo_draft(demo_draft_path, test_threa
         assert p.latency_s.n == 2 and 0 < p.latency_s.mean < 60
         assert p.energy_j.mean > 0
         assert p.power_source.startswith(("measured:", "estimated:"))
+
+
+def test_a_transformers_target_from_a_folder_records_the_dtype_it_ran(tmp_path):
+    """models.yaml names a checkpoint folder and BF16: verify-latency loads it in BF16 and the
+    profile says BF16 (not F32, the dtype the runner would otherwise pick)."""
+    target_dir, _ = build_pair(tmp_path / "tiny")
+    registry = tmp_path / "models.yaml"
+    registry.write_text(
+        "schema_version: 1\nmodels:\n  - name: tiny\n    role: target\n    family: tiny\n"
+        f"    backend: transformers\n    source: {{path: {target_dir}}}\n    quant: BF16\n"
+        "    quantizations: [BF16]\n"
+    )
+    out = tmp_path / "v.json"
+    done = run_cli("verify-latency", "--models", str(registry), "--ks", "0,1", "--contexts", "8",
+                   "--batch-sizes", "1", "--repetitions", "2", "--threads", "1",
+                   "--power-w", "5", "--idle-power-w", "1", "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    profile = load_profile(out, VerificationProfile)
+    assert profile.target_quant == "BF16"
+    assert profile.target_file == str(target_dir) and len(profile.target_sha256) == 64

@@ -156,3 +156,20 @@ def test_interrupted_profile_is_flagged(results, tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads((results / "recommendations.json").read_text())
     assert report["input_warnings"] == [f"{path} was interrupted: its sweep is incomplete"]
+
+
+def test_profiles_of_different_target_files_are_refused_in_one_line(tmp_path):
+    """align ran the target at one quantization, verify-latency at another: the figures would
+    mix two models, so recommend refuses (exit 2) and names both files."""
+    out = tmp_path / "results"
+    cell = iid_cell("small", "Q4_K_M", 0.7, target_sha="a" * 64)
+    save_profile(drafting_profile([draft_cell("small", "Q4_K_M", {16: 0.01}, 6.0)]),
+                 out / "edge-a" / "drafting-1.json")  # fmt: skip
+    save_profile(alignment_profile([cell]), out / "alignment-1.json")
+    save_profile(verification_profile(target_sha="b" * 64), out / "verification-1.json")
+    done = run_cli("recommend", "--results", str(out), cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "different target files" in lines[0]
+    assert "sha256 aaaaaaaaaaaa" in lines[0] and "sha256 bbbbbbbbbbbb" in lines[0]
+    assert not (out / "recommendations.yaml").exists()
