@@ -43,7 +43,7 @@ def fake_models(monkeypatch):
 
     monkeypatch.setattr(sweep, "open_runner", open_runner)
     monkeypatch.setattr(sweep, "model_file", lambda model, quant: Path(f"/{model.name}-{quant}"))
-    monkeypatch.setattr(sweep, "file_sha256", lambda path: "0" * 64)
+    monkeypatch.setattr(sweep, "model_sha256", lambda path: "0" * 64)
     return made
 
 
