@@ -112,8 +112,13 @@ def align(
     models: Path = ModelsOpt,
     drafts: list[str] = typer.Option(None, "--drafts", help="Drafts to align (default: all)."),
     quants: list[str] = typer.Option(None, "--quants", help="Quantizations (default: listed)."),
-    prompts: Path = typer.Option(None, help="Prompt file, .jsonl or .csv (default: built-in)."),
+    prompts: Path = typer.Option(
+        None,
+        help='Prompt file, .jsonl or .csv; plain {"prompt"} lines and Spec-Bench\'s '
+        "question.jsonl work too (default: built-in).",
+    ),
     n_prompts: int = typer.Option(None, min=1, help="Use this many prompts, spread over kinds."),
+    kinds: list[str] = typer.Option(None, "--kinds", help="Only prompts of these kinds."),
     new_tokens: int = typer.Option(128, min=2, help="Tokens the target writes per prompt."),
     temperature: float = typer.Option(0.7, min=0.0, help="Sampling temperature (0: greedy only)."),
     seed: int = typer.Option(0, help="Seed for sampled continuations and Monte Carlo walks."),
@@ -124,8 +129,9 @@ def align(
     out: Path = typer.Option(None, help="Output file (default results/<device>/alignment-*.json)."),
 ) -> None:
     """Measure draft-target acceptance from teacher-forced traces, for every K and threshold."""
+    from configspec.alignment.command import AlignOptions
     from configspec.alignment.command import align as run_align
-    from configspec.alignment.sweep import AlignOptions
+    from configspec.profiles.alignment import AlignmentSettings
 
     try:
         tau_grid = tuple(float(t) for t in taus.split(",") if t.strip())
@@ -133,9 +139,13 @@ def align(
         raise ConfigspecError(f"--taus takes numbers like 0.3,0.5, not {taus!r}") from exc
     if any(not 0.0 <= t <= 1.0 for t in tau_grid):
         raise ConfigspecError(f"--taus are probabilities in [0, 1], not {taus!r}")
-    opts = AlignOptions(new_tokens=new_tokens, temperature=temperature, seed=seed,
-                        threads=threads, k_max=k_max, tau_grid=tau_grid)  # fmt: skip
-    run_align(models, _split(drafts), _split(quants), prompts, n_prompts, opts, device, out)
+    settings = AlignmentSettings(new_tokens=new_tokens, temperature=temperature, seed=seed,
+                                 k_max=k_max, tau_grid=list(tau_grid))  # fmt: skip
+    run_align(AlignOptions(
+        models=models, drafts=_split(drafts), quants=_split(quants), prompts=prompts,
+        n_prompts=n_prompts, kinds=_split(kinds), threads=threads, device=device, out=out,
+        settings=settings,
+    ))  # fmt: skip
 
 
 @app.command("verify-latency")
@@ -154,15 +164,18 @@ def verify_latency(
     idle_power_w: float = typer.Option(None, help="Idle power in W with --power-w."),
 ) -> None:
     """Time the target scoring K+1 tokens on a warm cache, per K, context and batch size."""
-    from configspec.profiling.verification import VerifyLatencySettings
+    from configspec.profiles.verification import VerifySettings
+    from configspec.profiling.verify_command import VerifyOptions
     from configspec.profiling.verify_command import verify_latency as run_verify
 
     k_values = _ints(ks, "--ks", "0,1,2,4,8") if ks else tuple(range(k_max + 1))
-    settings = VerifyLatencySettings(
-        ks=k_values, contexts=_ints(contexts, "--contexts", "128,512"),
-        batch_sizes=_ints(batch_sizes, "--batch-sizes", "1,2,4,8"), repetitions=repetitions,
+    settings = VerifySettings(
+        ks=list(k_values), contexts=list(_ints(contexts, "--contexts", "128,512")),
+        batch_sizes=list(_ints(batch_sizes, "--batch-sizes", "1,2,4,8")), repetitions=repetitions,
     )  # fmt: skip
-    run_verify(models, target, threads, settings, device, out, power_w, idle_power_w)
+    run_verify(VerifyOptions(models=models, target=target, threads=threads, settings=settings,
+                             device=device, out=out, power_w=power_w,
+                             idle_power_w=idle_power_w))  # fmt: skip
 
 
 @app.command()

@@ -23,21 +23,21 @@ def run_pipeline(models: Path, device: str | None, threads: int) -> None:
         threads=threads, batch_tokens=list(DEFAULT_BATCH_TOKENS))))  # fmt: skip
     # Alignment on a small subset (2 prompts of each kind) so a first run stays short;
     # `configspec align` runs the full set (docs/alignment.md).
-    from configspec.alignment.command import align
-    from configspec.alignment.sweep import AlignOptions
+    from configspec.alignment.command import AlignOptions, align
+    from configspec.profiles.alignment import AlignmentSettings
 
     console.rule(f"align with the target ({RUN_ALIGN_PROMPTS} prompts x {RUN_ALIGN_TOKENS} tokens)")
-    align(models, None, None, None, RUN_ALIGN_PROMPTS,
-          AlignOptions(new_tokens=RUN_ALIGN_TOKENS, threads=threads), device, None)  # fmt: skip
+    align(AlignOptions(models=models, n_prompts=RUN_ALIGN_PROMPTS, threads=threads, device=device,
+                       settings=AlignmentSettings(new_tokens=RUN_ALIGN_TOKENS)))  # fmt: skip
     # Verification latency on a reduced grid (K 0,1,2,4,8,16; batch 1,2,4; 3 repetitions);
     # `configspec verify-latency` measures K = 0..16 and batch 8 too (docs/verification.md).
-    from configspec.profiling.verification import VerifyLatencySettings
-    from configspec.profiling.verify_command import verify_latency
+    from configspec.profiles.verification import VerifySettings
+    from configspec.profiling.verify_command import VerifyOptions, verify_latency
 
     console.rule("verification latency of the target (reduced grid)")
-    verify_latency(models, None, threads, VerifyLatencySettings(
-        ks=(0, 1, 2, 4, 8, 16), contexts=(128, 512), batch_sizes=(1, 2, 4), repetitions=3,
-    ), device, None)  # fmt: skip
+    verify_latency(VerifyOptions(models=models, threads=threads, device=device,
+                                 settings=VerifySettings(ks=[0, 1, 2, 4, 8, 16], contexts=[128, 512],
+                                                         batch_sizes=[1, 2, 4], repetitions=3)))  # fmt: skip
     # Last step: turn the newest profiles under results/ into recommendations (one line names
     # any profile still missing).
     from configspec.recommend.command import RecommendOptions, recommend

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.table import Table
 
 from configspec.alignment.prompts import DEFAULT_PROMPTS, load_prompts, select_prompts
 from configspec.alignment.sweep import (
-    AlignOptions,
     align_target,
     default_output,
     group_by_target,
@@ -56,14 +56,29 @@ def print_alignment(profile: AlignmentProfile) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
-def align(
-    models: Path, drafts: list[str] | None, quants: list[str] | None, prompts_file: Path | None,
-    n_prompts: int | None, opts: AlignOptions, device: str | None, out: Path | None,
-) -> tuple[AlignmentProfile, Path]:  # fmt: skip
-    registry = load_registry(models)
-    cells = select_cells(registry, drafts, quants)
+@dataclass
+class AlignOptions:
+    """`configspec align`: which cells, which prompts, how (settings) and where to."""
+
+    models: Path = Path("models.yaml")
+    drafts: list[str] | None = None  # default: every draft in the default sweep
+    quants: list[str] | None = None  # default: every listed quantization
+    prompts: Path | None = None  # default: configspec's own prompt set
+    n_prompts: int | None = None  # the first N, round-robin over kinds; default: all
+    kinds: list[str] | None = None  # only prompts of these kinds (Spec-Bench categories)
+    threads: int = 2
+    device: str | None = None  # default: the hostname
+    out: Path | None = None  # default: results/<device>/alignment-<date>.json
+    settings: AlignmentSettings = field(default_factory=AlignmentSettings)
+
+
+def align(options: AlignOptions) -> tuple[AlignmentProfile, Path]:
+    """Align every selected cell with its target over the prompts; the profile and its path."""
+    o = options
+    registry = load_registry(o.models)
+    cells = select_cells(registry, o.drafts, o.quants)
     groups = group_by_target(registry, cells)
-    prompts = select_prompts(load_prompts(prompts_file), n_prompts)
+    prompts = select_prompts(load_prompts(o.prompts), o.n_prompts, o.kinds)
     with byte_progress() as factory:  # assemble / quantize files before the timed work
         for target, group in groups:
             with console.status(f"preparing {target.name}"):
@@ -72,17 +87,15 @@ def align(
                 with console.status(f"preparing {cell.label}"):
                     model_file(cell.model, cell.quant, progress_factory=factory)
     backend = "+".join(sorted({target.backend for target, _ in groups}))  # the target's runner
+    settings = o.settings.model_copy(update={
+        "prompts_file": str(o.prompts) if o.prompts else DEFAULT_PROMPTS, "n_prompts": len(prompts),
+    })  # fmt: skip
     profile = AlignmentProfile(
-        environment=Environment.capture(device, opts.threads, backend, backend_version(backend)),
-        settings=AlignmentSettings(
-            prompts_file=str(prompts_file) if prompts_file else DEFAULT_PROMPTS,
-            n_prompts=len(prompts), new_tokens=opts.new_tokens, temperature=opts.temperature,
-            seed=opts.seed, k_max=opts.k_max, tau_grid=list(opts.tau_grid),
-            monte_carlo_passes=opts.mc_passes,
-        ),
+        environment=Environment.capture(o.device, o.threads, backend, backend_version(backend)),
+        settings=settings,
     )  # fmt: skip
-    out = out or default_output(profile.environment.device)
-    steps = sum(len(prompts) * (len(opts.modes) + len(group)) for _, group in groups)
+    out = o.out or default_output(profile.environment.device)
+    steps = sum(len(prompts) * (len(settings.modes) + len(group)) for _, group in groups)
     t0 = time.perf_counter()
     try:
         with step_progress("aligning", steps) as (advance, describe, _):
@@ -97,7 +110,8 @@ def align(
                 describe(text)
 
             for target, group in groups:
-                align_target(target, group, prompts, opts, profile, out, on_step=on_step)
+                align_target(target, group, prompts, settings, o.threads, profile, out,
+                             on_step=on_step)  # fmt: skip
             on_step("", "done")
     except KeyboardInterrupt:
         exit_interrupted(

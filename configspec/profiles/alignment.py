@@ -78,16 +78,23 @@ class AlignmentCell(BaseModel):
 
 
 class AlignmentSettings(BaseModel):
-    prompts_file: str
-    n_prompts: int
-    new_tokens: int
-    temperature: float
-    seed: int
-    k_max: int
-    tau_grid: list[float]
-    monte_carlo_passes: int | None = None  # sampled-mode CI
+    """How `configspec align` aligns, used while aligning and recorded in the profile."""
+
+    prompts_file: str = "configspec/data/prompts.jsonl"  # the shipped set, or the user's file
+    n_prompts: int = 0  # prompts aligned (known once the set is chosen)
+    new_tokens: int = 128  # tokens the target writes per prompt
+    temperature: float = 0.7  # of the sampled continuation; 0: greedy only
+    seed: int = 0
+    k_max: int = 16  # the largest fixed K, and the K max of threshold policies
+    tau_grid: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
+                                                           0.8, 0.9])  # fmt: skip
+    monte_carlo_passes: int | None = 400  # sampled-mode CI
     rank_cap: int = 8  # ranks are 0..7; 8 = not in the draft's top 8
     target_logits: str = "recorded while the target generated the continuation"
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return ("greedy", "sampled") if self.temperature > 0 else ("greedy",)
 
 
 class AlignmentProfile(BaseModel):

@@ -10,7 +10,7 @@ import pytest
 
 from configspec.alignment import sweep
 from configspec.alignment.prompts import load_prompts, select_prompts
-from configspec.alignment.sweep import AlignOptions, align_target, group_by_target, traces_path
+from configspec.alignment.sweep import align_target, group_by_target, traces_path
 from configspec.alignment.traces import unpack_traces
 from configspec.alignment.walk import greedy_walk
 from configspec.errors import ConfigspecError
@@ -25,7 +25,8 @@ from tests.fakes import FakeRunner, agreeing_draft, hashed_logits
 from tests.test_cli import run_cli
 
 V = 64
-OPTS = AlignOptions(new_tokens=12, temperature=0.7, k_max=4, tau_grid=(0.3, 0.6), mc_passes=50)
+OPTS = AlignmentSettings(new_tokens=12, temperature=0.7, k_max=4, tau_grid=[0.3, 0.6],
+                         monte_carlo_passes=50)  # fmt: skip
 
 
 @pytest.fixture
@@ -72,7 +73,7 @@ def test_sweep_writes_cells_and_traces(fake_models, tmp_path):
     prompts = select_prompts(load_prompts(), 3)
     out = tmp_path / "alignment-x.json"
     profile = _profile()
-    align_target(target, cells, prompts, OPTS, profile, out)
+    align_target(target, cells, prompts, OPTS, 2, profile, out)
     saved = load_profile(out, AlignmentProfile)
     assert [(c.mode, c.n_prompts) for c in saved.cells] == [("greedy", 3), ("sampled", 3)]
     assert traces_path(out).is_file()
@@ -103,7 +104,7 @@ def test_ctrl_c_keeps_the_finished_prompts(fake_models, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        align_target(target, cells, prompts, OPTS, _profile(), out, on_prompt=on_prompt)
+        align_target(target, cells, prompts, OPTS, 2, _profile(), out, on_prompt=on_prompt)
     saved = load_profile(out, AlignmentProfile)
     assert saved.interrupted
     assert all(c.prompt_ids == finished for c in saved.cells)
@@ -116,7 +117,7 @@ def test_mismatched_tokenizer_stops_before_any_work(fake_models, tmp_path):
     target, cells = _group()
     out = tmp_path / "alignment-x.json"
     with pytest.raises(ConfigspecError, match="do not share a tokenizer"):
-        align_target(target, cells, load_prompts()[:1], OPTS, _profile(), out)
+        align_target(target, cells, load_prompts()[:1], OPTS, 2, _profile(), out)
     assert not out.exists()
 
 

@@ -8,12 +8,8 @@ import pytest
 
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import load_profile, save_profile
-from configspec.profiles.verification import VerificationProfile
-from configspec.profiling.verification import (
-    VerifyLatencySettings,
-    energy_window_calls,
-    measure_verification,
-)
+from configspec.profiles.verification import VerificationProfile, VerifySettings
+from configspec.profiling.verification import energy_window_calls, measure_verification
 from configspec.runners import open_runner
 from device_profilers.estimate import EstimatedMeter, PowerEstimate
 from tests.runners.tiny_models import build_pair
@@ -43,7 +39,7 @@ def meter():
 
 
 def test_profile_has_every_point_with_raw_samples(tiny_runner, meter, tmp_path):
-    settings = VerifyLatencySettings(ks=(0, 1, 4), contexts=(8, 32), batch_sizes=(1, 2, 4),
+    settings = VerifySettings(ks=(0, 1, 4), contexts=(8, 32), batch_sizes=(1, 2, 4),
                                      repetitions=3)  # fmt: skip
     profile = new_profile(tiny_runner)
     out = tmp_path / "verification-x.json"
@@ -74,7 +70,7 @@ def test_profile_has_every_point_with_raw_samples(tiny_runner, meter, tmp_path):
 
 def test_more_tokens_cost_more_time(tiny_runner, meter):
     """Scoring 4 sequences x 33 tokens must take longer than 1 sequence x 1 token."""
-    settings = VerifyLatencySettings(ks=(0, 32), contexts=(16,), batch_sizes=(1, 4),
+    settings = VerifySettings(ks=(0, 32), contexts=(16,), batch_sizes=(1, 4),
                                      repetitions=5)  # fmt: skip
     profile = new_profile(tiny_runner)
     measure_verification(tiny_runner, profile, settings, meter)
@@ -83,7 +79,7 @@ def test_more_tokens_cost_more_time(tiny_runner, meter):
 
 
 def test_batches_beyond_the_backend_are_skipped_with_a_warning(tiny_runner, meter):
-    settings = VerifyLatencySettings(ks=(0,), contexts=(8,), batch_sizes=(1, 8), repetitions=1)
+    settings = VerifySettings(ks=(0,), contexts=(8,), batch_sizes=(1, 8), repetitions=1)
     profile = new_profile(tiny_runner)
     measure_verification(tiny_runner, profile, settings, meter)
     assert [p.batch for p in profile.points] == [1]
@@ -91,7 +87,7 @@ def test_batches_beyond_the_backend_are_skipped_with_a_warning(tiny_runner, mete
 
 
 def test_ctrl_c_keeps_the_points_measured(tiny_runner, meter, tmp_path):
-    settings = VerifyLatencySettings(ks=(0, 1), contexts=(8, 16), batch_sizes=(1, 2),
+    settings = VerifySettings(ks=(0, 1), contexts=(8, 16), batch_sizes=(1, 2),
                                      repetitions=2)  # fmt: skip
     profile = new_profile(tiny_runner)
     out = tmp_path / "verification-int.json"
@@ -153,7 +149,7 @@ def test_real_verification_profile_on_the_demo_draft(demo_draft_path, test_threa
     from device_profilers import detect_meter
 
     meter, _ = detect_meter(threads=test_threads)
-    settings = VerifyLatencySettings(ks=(0, 3), contexts=(8, 24), batch_sizes=(1, 2),
+    settings = VerifySettings(ks=(0, 3), contexts=(8, 24), batch_sizes=(1, 2),
                                      repetitions=2)  # fmt: skip
     runner = open_runner("llama_cpp", demo_draft_path, threads=test_threads,
                          n_ctx=settings.n_ctx, n_seq_max=2)  # fmt: skip
