@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from configspec.errors import ConfigspecError
+from configspec.output import print_json, stdout
 from configspec.progress import console
 
 app = typer.Typer(
@@ -39,23 +40,30 @@ def _ints(text: str, option: str, example: str) -> tuple[int, ...]:
 
 
 @models_app.command("list")
-def models_list(models: Path = ModelsOpt) -> None:
+def models_list(
+    models: Path = ModelsOpt,
+    json: bool = typer.Option(False, "--json", help="Print the registry as JSON."),
+) -> None:
     """Show the registry: every model, its role, source and quantizations."""
     from configspec.registry import load_registry
 
     registry = load_registry(models)
+    if json:
+        print_json(registry.model_dump(mode="json", exclude_none=True))
+        return
     table = Table(title=f"{models}")
     for column in ("name", "role", "target", "family", "backend", "source", "quantizations"):
         table.add_column(column)
     for m in registry.models:
         src = m.source
-        source = {"demo": f"demo:{src.demo}", "path": src.path, "hf": f"hf:{src.hf}/{src.file}"}
+        hf = f"hf:{src.hf}" + (f"/{src.file}" if src.file else "")
+        source = {"demo": f"demo:{src.demo}", "path": src.path, "hf": hf}
         quants = ", ".join(q + ("*" if q == m.quant else "") for q in m.quantizations)
         sweep = "" if m.in_default_sweep or m.role == "target" else " (opt-in)"
         table.add_row(m.name, m.role + sweep, m.target or "", m.family, m.backend,
                       source[src.kind], quants)  # fmt: skip
-    console.print(table)
-    console.print("* the source file's own quantization; others are derived by llama.cpp")
+    stdout.print(table)
+    stdout.print("* the source file's own quantization; others are derived by llama.cpp")
 
 
 @models_app.command("prepare")
@@ -179,12 +187,19 @@ def verify_latency(
 
 
 @app.command()
-def devices(threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job would use.")):
+def devices(
+    threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job would use."),
+    json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+):
     """Show the power meter configspec would use here, why others were not, and how to enable them."""
     from device_profilers.report import devices_report
 
-    for label, text in devices_report(threads):
-        console.print(f"{label:>18}: {text}", highlight=False, markup=False, soft_wrap=True)
+    rows = devices_report(threads)
+    if json:
+        print_json([{"label": label, "text": text} for label, text in rows])
+        return
+    for label, text in rows:
+        stdout.print(f"{label:>18}: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -199,7 +214,7 @@ def doctor(
 
     rows, ok = doctor_rows(model_file or smallest_model_file(), threads)
     for label, text in rows:
-        console.print(f"{label:>12}: {text}", highlight=False, markup=False, soft_wrap=True)
+        stdout.print(f"{label:>12}: {text}", highlight=False, markup=False, soft_wrap=True)
     if not ok:
         raise typer.Exit(1)
 
@@ -246,9 +261,10 @@ def report(
     png: bool = typer.Option(False, "--png", help="Also export each figure as PNG (kaleido)."),
 ) -> None:
     """Write one self-contained HTML report (plots, recommendations, provenance)."""
-    from configspec.report.build import write_report
+    from configspec.report.build import ReportOptions
+    from configspec.report.build import report as run_report
 
-    write_report(results, name, png)
+    run_report(ReportOptions(results=results, name=name, png=png))
 
 
 baseline_app = typer.Typer(help="Promote profiles to the baselines compare checks against.",
@@ -265,13 +281,15 @@ def compare(
     acceptance_tolerance: float = typer.Option(0.03, help="Alignment: tokens/round drop allowed."),
     markdown: Path = typer.Option(None, help="Also write a Markdown summary (CI comment) here."),
     junit: Path = typer.Option(None, help="Also write JUnit XML here."),
+    json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Regression gate: exit 0 pass, 1 regression, 2 incompatible or invalid input."""
-    from configspec.compare.command import run_compare
+    from configspec.compare.command import CompareOptions, run_compare
     from configspec.compare.result import Thresholds
 
     thresholds = Thresholds(tolerance, alpha, acceptance_tolerance)
-    raise typer.Exit(run_compare(baseline, current, thresholds, markdown, junit))
+    raise typer.Exit(run_compare(CompareOptions(baseline, current, thresholds, markdown, junit,
+                                                json)))  # fmt: skip
 
 
 @baseline_app.command("update")
@@ -292,9 +310,9 @@ def run(
     threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
 ) -> None:
     """The whole pipeline on the registry (default: the bundled demo pair)."""
-    from configspec.pipeline import run_pipeline
+    from configspec.pipeline import RunOptions, run_pipeline
 
-    run_pipeline(models, device, threads)
+    run_pipeline(RunOptions(models=models, device=device, threads=threads))
 
 
 def main() -> None:

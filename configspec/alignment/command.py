@@ -15,6 +15,7 @@ from configspec.alignment.sweep import (
     group_by_target,
     traces_path,
 )
+from configspec.output import stdout
 from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import save_profile
@@ -51,7 +52,7 @@ def print_alignment(profile: AlignmentProfile) -> None:
         cover = "/".join(f"{cell.topk_coverage.get(k, 0):.2f}" for k in (1, 4, 8))
         mode = "greedy" if cell.mode == "greedy" else f"T={cell.temperature:g}"
         table.add_row(cell.draft, cell.quant, mode, f"{cell.acceptance_rate:.3f}", *shown, cover)
-    console.print(table)
+    stdout.print(table)
     for warning in profile.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

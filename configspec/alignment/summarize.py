@@ -3,7 +3,7 @@
 Greedy traces are walked exactly (walk.greedy_walk / threshold_walk). Sampled traces give the
 expected walk over their betas (walk.expected_walk: the ratio a decoder measures, total tokens /
 total rounds), a Monte Carlo spread (walk.monte_carlo_rounds: 2.5-97.5% of one pass over the
-prompt set) and MODEL.md's E[N_s] averaged over start positions. Every per-prompt figure is a sum,
+prompt set) and docs/alignment.md's E[N_s] averaged over start positions. Every per-prompt figure is a sum,
 so a cell's summary is updated one prompt at a time (the file is rewritten after each prompt).
 """
 

@@ -5,7 +5,7 @@ continuation token t given the prompt and target tokens 0..t-1 (teacher forcing)
 `matches[t]` (draft argmax == target token), `betas[t]` (sum_v min(p, q) at the temperature),
 `confidence[t]` (the draft's max probability) and `ranks[t]` (target token's rank under the draft).
 
-Rounds (shared/MODEL.md; vLLM spec-decode counters): a round starting at continuation position s
+Rounds (docs/alignment.md; vLLM spec-decode counters): a round starting at continuation position s
 drafts D tokens for positions s..s+D-1, accepts the run of matches A <= D, and emits A + 1 tokens
 (accepted + the target's bonus/correction token at s+A). The next round starts at s + A + 1.
 
@@ -164,7 +164,7 @@ def _prefix_products(betas: np.ndarray, k: int) -> np.ndarray:
 
 
 def expected_tokens_by_start(betas: np.ndarray, k: int) -> np.ndarray:
-    """E[N_s](K) = 1 + sum_{k=1..D_s} prod_{j<k} beta_{s+j} per start s (MODEL.md; Leviathan
+    """E[N_s](K) = 1 + sum_{k=1..D_s} prod_{j<k} beta_{s+j} per start s (docs/alignment.md; Leviathan
     et al. 2023 without the i.i.d. assumption), with D_s = min(K, n - s - 1) as in the walk."""
     n = len(betas)
     lengths = fixed_draft_lengths(n, k)
@@ -174,7 +174,7 @@ def expected_tokens_by_start(betas: np.ndarray, k: int) -> np.ndarray:
 
 
 def expected_tokens_per_round(betas: np.ndarray, k: int) -> float:
-    """E[N_s](K) averaged uniformly over start positions s (MODEL.md). See expected_walk for the
+    """E[N_s](K) averaged uniformly over start positions s (docs/alignment.md). See expected_walk for the
     per-round ratio a decoder measures (start positions weighted as the decoder visits them)."""
     if len(betas) == 0:
         return 0.0

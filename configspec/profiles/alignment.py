@@ -30,7 +30,7 @@ class PolicyStats(BaseModel):
     rounds: float  # number of rounds over all prompts (expected, for sampled)
     tokens_per_round_ci95: tuple[float, float] | None = None
     # sampled: 95% spread of tokens / rounds over Monte Carlo passes of the whole prompt set;
-    # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (MODEL.md)
+    # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (docs/alignment.md)
     expected_tokens_per_start: float | None = None
     # rounds whose draft stopped on a low-confidence token (it paid that forward call), per round;
     # None in profiles made before it was recorded

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.table import Table
 
+from configspec.output import stdout
 from configspec.profiles.drafting import DeviceProfile, DraftCell, DraftingSettings
 from configspec.profiles.machine_load import MachineLoad
 from configspec.profiling.drafting_sweep import default_output, new_profile, run_sweep, select_cells
@@ -36,17 +37,17 @@ def print_profile(profile: DeviceProfile) -> None:
             f"{cell.prefill.tokens_per_s.mean:.0f}{_busy(cell.prefill.machine_load)}",
             f"{first.energy_j_per_token.mean:.3f}", first.power_source,
         )  # fmt: skip
-    console.print(table)
+    stdout.print(table)
     if any(_busy(d.machine_load) for c in profile.cells for d in [*c.decode, c.prefill]):
-        console.print("BUSY: measured while other processes used the CPU, after every retry; "
-                      "see the warnings and re-profile on a quiet machine")  # fmt: skip
+        stdout.print("BUSY: measured while other processes used the CPU, after every retry; "
+                     "see the warnings and re-profile on a quiet machine")  # fmt: skip
     p = profile.power
-    console.print(f"idle power {p.idle_power_w:.2f} W ({p.idle_source})"
-                  + (f"; basis: {p.basis}" if p.basis else ""))  # fmt: skip
+    stdout.print(f"idle power {p.idle_power_w:.2f} W ({p.idle_source})"
+                 + (f"; basis: {p.basis}" if p.basis else ""))  # fmt: skip
     if p.sampling_rate_hz:
-        console.print(f"power meter {p.source} sampled at {p.sampling_rate_hz:g} Hz; "
-                      + "; ".join(f"{k}: {v}" for k, v in p.metadata.items()),
-                      highlight=False, markup=False)  # fmt: skip
+        stdout.print(f"power meter {p.source} sampled at {p.sampling_rate_hz:g} Hz; "
+                     + "; ".join(f"{k}: {v}" for k, v in p.metadata.items()),
+                     highlight=False, markup=False)  # fmt: skip
     for warning in profile.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 

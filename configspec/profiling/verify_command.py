@@ -9,6 +9,7 @@ from pathlib import Path
 from rich.table import Table
 
 from configspec.errors import ConfigspecError
+from configspec.output import stdout
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
@@ -79,10 +80,10 @@ def print_verification(profile: VerificationProfile) -> None:
             p = by_key.get((context, batch, k))
             cells.append(f"{1e3 * p.latency_s.mean:.1f} ± {1e3 * p.latency_s.std:.1f}" if p else "")
         table.add_row(str(k), *cells)
-    console.print(table)
+    stdout.print(table)
     sources = sorted({p.power_source for p in profile.points if p.power_source})
     if sources:
-        console.print(
+        stdout.print(
             f"energy per call from {', '.join(sources)}"
             + (f" (basis: {profile.power_basis})" if profile.power_basis else "")
         )

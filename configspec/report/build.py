@@ -237,6 +237,20 @@ def export_pngs(figures: list[FigureBlock], folder: Path) -> list[str]:
     return [f"{len(written)} PNG figure(s) written to {folder}"]
 
 
+@dataclass
+class ReportOptions:
+    """`configspec report`: where the results are, the report's name, PNGs or not."""
+
+    results: Path = Path("results")
+    name: str = "latest"  # writes reports/<name>/index.html
+    png: bool = False  # also export each figure as PNG (kaleido)
+    reports_dir: Path = Path("reports")
+
+
+def report(options: ReportOptions) -> Path:
+    return write_report(options.results, options.name, options.png, options.reports_dir)
+
+
 def write_report(results_dir: Path, name: str, png: bool = False,
                  reports_dir: Path = Path("reports")) -> Path:  # fmt: skip
     """Write reports/<name>/index.html atomically; returns its path."""

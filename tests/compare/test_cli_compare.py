@@ -75,10 +75,15 @@ def test_exit_0_on_noise_and_1_on_a_slowdown(drafting_files):
     base, same, slow = drafting_files
     passed = run_cli("compare", str(base), str(same))
     assert passed.returncode == 0, passed.stderr
-    assert "drafting: PASS" in passed.stderr
+    assert "drafting: PASS" in passed.stdout  # the table and verdict go to stdout
     failed = run_cli("compare", str(base), str(slow))
     assert failed.returncode == 1, failed.stderr
-    assert "drafting: REGRESSION" in failed.stderr
+    assert "drafting: REGRESSION" in failed.stdout
+    as_json = run_cli("compare", str(base), str(slow), "--json")
+    assert as_json.returncode == 1
+    printed = json.loads(as_json.stdout)  # stdout is one JSON document
+    assert printed["verdict"] == "regression" and printed["kind"] == "drafting"
+    assert any(row["status"] == "regression" for row in printed["rows"])
     # the same slowdown inside a tolerance of 40 % passes
     assert run_cli("compare", str(base), str(slow), "--tolerance", "0.4").returncode == 0
 
