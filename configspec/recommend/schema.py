@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from configspec.analytic.scenario import Scenario
-from configspec.errors import ConfigspecError
+from configspec.profiles.io import validate_document
 from configspec.profiles.policy import Policy
 
 RECOMMENDATIONS_SCHEMA_VERSION = 2
@@ -155,17 +155,5 @@ class Recommendations(BaseModel):
 
 def read_recommendations(data: object, where: str) -> Recommendations:
     """Validate a loaded recommendations file; anything else is one line saying what to do."""
-    if not isinstance(data, dict) or data.get("kind") != "recommendations":
-        raise ConfigspecError(f"{where} is not a recommendations file")
-    version = data.get("schema_version")
-    if version != RECOMMENDATIONS_SCHEMA_VERSION:
-        raise ConfigspecError(
-            f"{where} has schema version {version}, this configspec reads version "
-            f"{RECOMMENDATIONS_SCHEMA_VERSION}; re-run `configspec recommend`"
-        )
-    try:
-        return Recommendations.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        at = ".".join(str(p) for p in first["loc"])
-        raise ConfigspecError(f"{where}: invalid recommendations at {at}: {first['msg']}") from exc
+    remedy = "re-run `configspec recommend`"
+    return validate_document(data, Recommendations, where, remedy, "recommendations file")
