@@ -6,6 +6,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from configspec.output import stdout
+from configspec.progress import console
 from configspec.recommend.schema import PICK_TITLES, Configuration, DeviceRecommendation
 
 
@@ -47,8 +48,8 @@ def print_device(report: DeviceRecommendation) -> None:
                  f"({report.evaluated} evaluated of {report.space_size}); J/token of the "
                  f"balanced pick {energy}", highlight=False)  # fmt: skip
     _print_engines(report)
-    for warning in report.warnings:
-        stdout.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
+    for warning in report.warnings:  # logs: stderr
+        console.print(f"[yellow]warning:[/yellow] {report.device}: {warning}", highlight=False)
 
 
 def _print_engines(report: DeviceRecommendation) -> None:

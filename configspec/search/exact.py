@@ -10,7 +10,7 @@ import numpy as np
 from configspec.analytic.evaluate import Metrics, evaluate
 from configspec.errors import ConfigspecError
 from configspec.search.pareto import knee_index, pareto_mask
-from configspec.search.space import Space
+from configspec.search.space import SPECULATIVE, Space
 
 OBJECTIVES = ("goodput", "cost", "energy")
 
@@ -31,7 +31,7 @@ class DeviceResult:
     feasible: np.ndarray  # positions into rows meeting the limits
     front: np.ndarray  # positions into rows: the feasible Pareto front
     picks: dict[str, int]  # objective -> position into rows
-    # objective -> the best feasible row that speculates (what a target-alone pick beat)
+    # objective -> the best feasible row that speculates, when some pick does not (what it beat)
     speculative_picks: dict[str, int] = field(default_factory=dict)
 
     def index(self, position: int) -> int:
@@ -89,10 +89,11 @@ def summarise(space: Space, rows: np.ndarray, metrics: Metrics, limits: Limits,
     objectives = metrics.objectives()
     front = feasible[pareto_mask(objectives[feasible])]
     picks = _picks(objectives, feasible, front, weights)
-    speculating = np.array([space.speculates(int(r)) for r in rows], bool)
+    speculating = space.runs[rows] == SPECULATIVE
     feasible_spec = feasible[speculating[feasible]]
     alternatives = {}
-    if len(feasible_spec):
+    if len(feasible_spec) and not speculating[list(picks.values())].all():
+        # a pick without speculation: what the best speculative configurations would have given
         front_spec = feasible_spec[pareto_mask(objectives[feasible_spec])]
         alternatives = _picks(objectives, feasible_spec, front_spec, weights)
     return DeviceResult(space, method, rows, metrics, feasible, front, picks, alternatives)
