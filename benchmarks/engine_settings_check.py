@@ -14,8 +14,14 @@ the target alone in `llama-bench` instead. Against it, the prediction for the sa
   (search/engines.py), at the mean context of the run.
 
 Target: measured within 10% of predicted, tokens per round and tok/s. Needs profiles made on this
-machine (`configspec run`, or profile + align + verify-latency; the alignment's traces .npz
-beside it). Timing figures are only as quiet as the machine: run it on a quiet one.
+machine at the same --threads (`configspec run`, or profile + align + verify-latency; the
+alignment's traces .npz beside it). Timing figures are only as quiet as the machine: run it on a
+quiet one. Not in the model, so expect these to show: llama.cpp's samplers over the whole
+vocabulary for every verified row and every draft token (no `overhead_ms_per_round` is assumed);
+under a threshold, a draft that continues past its own wrong token (the traces judge each
+position after the target's token, docs/alignment.md "Caveat"), which makes llama.cpp draft
+more than the walk predicts; and the run's continuation drifting from the traced one where
+batched verification picks another top token.
 
     python benchmarks/engine_settings_check.py [--results results] [--prompts 6] [--tokens N]
         [--policies "K=3,K<=16 tau=0.5"] [--threads 2] [--scenario scenario.yaml]
