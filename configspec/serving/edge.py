@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import queue
 import statistics
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +127,12 @@ class Connection:
 
 
 class RemoteVerifier(Verifier):
-    """The target behind `configspec serve`: one Session stream per sequence."""
+    """The target behind `configspec serve`: one Session stream per sequence.
+
+    The stream's two halves are separate: submit() puts a Round on the request queue, a reader
+    thread takes the server's messages off the response stream as they come (timestamped), and
+    wait() collects the verdict; arrived() tells the decoder whether it is here yet, so the
+    draft can go on drafting while a round is in flight (proactive drafting)."""
 
     def __init__(self, connection: Connection, hello: pb.HelloReply, family: str, fingerprint: str,
                  k_max: int):  # fmt: skip
@@ -136,18 +142,32 @@ class RemoteVerifier(Verifier):
         self.fingerprint = fingerprint
         self.k_max = k_max
         self._requests: queue.Queue | None = None
+        self._inbox: queue.Queue = queue.Queue()
         self.opened: pb.Opened | None = None  # the last session's Opened (prefill timings)
 
     def _send(self, **body) -> None:
         self._requests.put(pb.EdgeMessage(**body))
 
+    @staticmethod
+    def _read(responses, inbox: queue.Queue) -> None:
+        """The reader thread: (message, arrival time) per server message, then the end."""
+        try:
+            for message in responses:
+                inbox.put((message, time.perf_counter()))
+            inbox.put(ServerGone("the server ended the session without an answer"))
+        except grpc.RpcError as exc:
+            inbox.put(ServerGone(f"{exc.code().name}: {exc.details()}"))
+
     def _next(self) -> pb.ServerMessage:
         try:
-            return next(self._responses)
-        except StopIteration as exc:
-            raise ServerGone("the server ended the session without an answer") from exc
-        except grpc.RpcError as exc:
-            raise ServerGone(f"{exc.code().name}: {exc.details()}") from exc
+            item = self._inbox.get(timeout=ROUND_TIMEOUT_S)
+        except queue.Empty as exc:
+            raise ServerGone(f"no answer from the server in {ROUND_TIMEOUT_S:g} s") from exc
+        if isinstance(item, ServerGone):
+            self._inbox.put(item)  # the stream is over: every later read fails the same way
+            raise item
+        message, self._arrived_s = item
+        return message
 
     def _expect(self, which: str):
         reply = self._next()
@@ -165,8 +185,10 @@ class RemoteVerifier(Verifier):
         """Send Open; the server prefills while the draft prefills here (ready() waits)."""
         self.config = config
         self._requests = queue.Queue()
-        self._responses = self.connection.stub.Session(iter(self._requests.get, None),
-                                                       timeout=None)  # fmt: skip
+        self._inbox = queue.Queue()
+        responses = self.connection.stub.Session(iter(self._requests.get, None), timeout=None)
+        threading.Thread(target=self._read, args=(responses, self._inbox), name="edge-reader",
+                         daemon=True).start()  # fmt: skip
         self._send(open=pb.Open(
             protocol_version=PROTOCOL_VERSION, family=self.family,
             tokenizer_fingerprint=self.fingerprint, prompt=prompt,
@@ -179,18 +201,27 @@ class RemoteVerifier(Verifier):
     def ready(self) -> None:
         self.opened = self._expect("opened")
 
-    def verify(self, pending, drafted, q_rows) -> Verdict:
-        up0, down0 = self.connection.relay.counters()
-        t0 = time.perf_counter()
+    def submit(self, pending, drafted, q_rows) -> None:
+        self._counters = self.connection.relay.counters()
+        self._drafted = list(drafted)
+        self._sent_s = time.perf_counter()
         self._send(round=pb.Round(index=self._index, committed=pending, draft=drafted,
                                   **encode_q(q_rows, self.config.top_n)))  # fmt: skip
+
+    def arrived(self) -> bool:
+        return not self._inbox.empty()
+
+    def wait(self) -> Verdict:
+        waiting_from = time.perf_counter()
         v = self._expect("verdict")
-        wait_s = time.perf_counter() - t0
+        up0, down0 = self._counters
         up1, down1 = self.connection.relay.counters()
         self._index += 1
         return Verdict(
-            accepted=v.accepted, token=v.token, target_argmax=[*drafted[: v.accepted], v.token],
-            net_s=max(0.0, wait_s - v.server_s), verify_s=v.verify_s, server_queue_s=v.queue_s,
+            accepted=v.accepted, token=v.token,
+            target_argmax=[*self._drafted[: v.accepted], v.token],
+            net_s=max(0.0, self._arrived_s - self._sent_s - v.server_s), verify_s=v.verify_s,
+            late_s=max(0.0, waiting_from - self._arrived_s), server_queue_s=v.queue_s,
             server_s=v.server_s, batch_size=v.batch_size, batch_tokens=v.batch_tokens,
             bytes_up=up1 - up0, bytes_down=down1 - down0,
         )  # fmt: skip
