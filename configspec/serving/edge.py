@@ -11,6 +11,7 @@ bytes, and is rewritten atomically after every prompt.
 from __future__ import annotations
 
 import queue
+import socket
 import statistics
 import threading
 import time
@@ -32,11 +33,18 @@ from configspec.profiles.serving import (
 )  # fmt: skip
 from configspec.profiling.stats import Summary
 from configspec.progress import console, step_progress
+from configspec.serving.overlap import (
+    DraftPower,
+    draft_energy,
+    find_draft_power,
+    overlap_summary,
+)  # fmt: skip
 from configspec.serving.proto import verify_pb2 as pb
 from configspec.serving.proto import verify_pb2_grpc as pb_grpc
 from configspec.serving.protocol import GRPC_OPTIONS, MODES, PROTOCOL_VERSION, encode_q
 from configspec.serving.relay import LinkShape, Relay
 from configspec.speculative.decoder import (
+    OVERLAPS,
     DecodeConfig,
     RoundRecord,
     SpeculativeDecoder,
@@ -73,6 +81,9 @@ class EdgeOptions:
     bandwidth_mbit: float | None = None
     device: str | None = None
     out: Path | None = None
+    overlap: str = "none"  # none | proactive
+    drafting_profile: Path | None = None  # power for the drafting energy (default: newest)
+    results: Path = Path("results")
 
 
 def parse_address(server: str) -> tuple[str, int]:
@@ -249,15 +260,23 @@ def _round_sample(r: RoundRecord) -> EdgeRoundSample:
         wire_s=r.net_s, server_queue_s=r.server_queue_s or 0.0, verify_s=r.verify_s,
         server_s=r.server_s or 0.0, other_s=r.other_s, total_s=r.total_s,
         batch_size=r.batch_size or 0, bytes_up=r.bytes_up or 0, bytes_down=r.bytes_down or 0,
+        carried=r.carried, predrafted=len(r.predrafted), predraft_s=r.predraft_s,
+        reuse_hit=r.reuse_hit, wasted=r.wasted, late_s=r.late_s,
     )  # fmt: skip
 
 
-def summarise(profile: E2EProfile) -> None:
-    """Fill the profile's summary fields from its prompts' rounds."""
+def summarise(profile: E2EProfile, power: DraftPower | None = None) -> None:
+    """Fill the profile's summary fields from its prompts' rounds (the drafting energy when the
+    drafting power is known)."""
     rounds = [r for p in profile.prompts for r in p.rounds]
     if not rounds:
         return
     tokens = sum(p.tokens for p in profile.prompts)
+    if profile.settings.overlap != "none":
+        profile.overlap = overlap_summary(rounds)
+    if power is not None:  # at the mean context of the rounds: prompt + half the output
+        context = statistics.fmean(p.prompt_tokens + p.tokens / 2 for p in profile.prompts)
+        profile.draft_energy = draft_energy(rounds, tokens, power, round(context))
     decode_s = sum(p.decode_s for p in profile.prompts)
     profile.goodput_tok_s = tokens / decode_s if decode_s > 0 else 0.0
     profile.tokens_per_round = sum(r.emitted for r in rounds) / len(rounds)
@@ -303,6 +322,10 @@ def _check_options(options: EdgeOptions) -> None:
         raise ConfigspecError("--mode sampled needs --temperature > 0")
     if options.delay_ms < 0 or (options.bandwidth_mbit is not None and options.bandwidth_mbit <= 0):
         raise ConfigspecError("--delay-ms must be >= 0 and --bandwidth-mbit > 0")
+    if options.overlap not in OVERLAPS:
+        raise ConfigspecError(f"--overlap is one of {', '.join(OVERLAPS)}, not {options.overlap!r}")
+    if options.overlap == "proactive" and options.tau is not None:
+        raise ConfigspecError("--overlap proactive drafts a fixed K; drop --tau")
 
 
 def run_edge(options: EdgeOptions) -> tuple[E2EProfile, Path]:
@@ -314,6 +337,8 @@ def run_edge(options: EdgeOptions) -> tuple[E2EProfile, Path]:
     _check_options(options)
     model, quant, path = _load_draft(options)
     prompts = select_prompts(load_prompts(options.prompts), options.n_prompts)
+    power = find_draft_power(options.drafting_profile, options.results,
+                             options.device or socket.gethostname(), model.name, quant)  # fmt: skip
     shape = LinkShape(options.delay_ms / 1000.0,
                       options.bandwidth_mbit * 1e6 if options.bandwidth_mbit else None)  # fmt: skip
     connection = Connection(options.server, shape)
@@ -325,7 +350,7 @@ def run_edge(options: EdgeOptions) -> tuple[E2EProfile, Path]:
         try:
             return _run_prompts(options, connection, hello, rtt, draft, model, quant, path,
                                 prompts, tokenizer_fingerprint(draft), file_sha256(path),
-                                str(options.prompts or DEFAULT_PROMPTS))  # fmt: skip
+                                str(options.prompts or DEFAULT_PROMPTS), power)  # fmt: skip
         finally:
             draft.close()
     finally:
@@ -333,13 +358,13 @@ def run_edge(options: EdgeOptions) -> tuple[E2EProfile, Path]:
 
 
 def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, prompts,
-                 fingerprint, sha, prompts_label):  # fmt: skip
+                 fingerprint, sha, prompts_label, power):  # fmt: skip
     verifier = RemoteVerifier(connection, hello, model.family, fingerprint, options.k)
     decoder = SpeculativeDecoder(draft, verifier)
     config = DecodeConfig(
         k=options.k, temperature=options.temperature if options.mode == "sampled" else 0.0,
         tau=options.tau, seed=options.seed, max_new_tokens=options.max_new_tokens,
-        stop_tokens=draft.stop_tokens(), top_n=options.top_n,
+        stop_tokens=draft.stop_tokens(), top_n=options.top_n, overlap=options.overlap,
     )  # fmt: skip
     network = NetworkSettings(emulation="relay" if options.delay_ms or options.bandwidth_mbit
                               else "none", added_rtt_ms=options.delay_ms,
@@ -353,7 +378,7 @@ def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, pro
             file=str(path), file_sha256=sha, k=options.k, tau=options.tau, mode=options.mode,
             temperature=config.temperature, top_n=options.top_n,
             max_new_tokens=options.max_new_tokens, threads=options.threads,
-            prompts=prompts_label, seed=options.seed, network=network,
+            prompts=prompts_label, seed=options.seed, network=network, overlap=options.overlap,
         ),
         measured_rtt_s=Summary.of(rtt),
     )  # fmt: skip
@@ -362,7 +387,12 @@ def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, pro
                   f"(measured round trip {1e3 * statistics.median(rtt):.2f} ms median"
                   + (f"; emulated: +{options.delay_ms:g} ms round trip" if options.delay_ms else "")
                   + (f", {options.bandwidth_mbit:g} Mbit/s" if options.bandwidth_mbit else "")
-                  + ")", highlight=False)  # fmt: skip
+                  + ")" + ("; drafting proactively" if options.overlap == "proactive" else ""),
+                  highlight=False)  # fmt: skip
+    if power is None:
+        profile.warnings.append(f"no drafting profile for {model.name} {quant} on "
+                                f"{profile.environment.device}: the drafting energy is not "
+                                "computed (pass --drafting-profile)")  # fmt: skip
     current: list[RoundRecord] = []
     try:
         with step_progress("speculating", len(prompts)) as (advance, describe, _):
@@ -380,7 +410,7 @@ def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, pro
                     output_ids=result.tokens, server_prefill_s=verifier.opened.prefill_s,
                     rounds=[_round_sample(r) for r in result.rounds],
                 ))  # fmt: skip
-                summarise(profile)
+                summarise(profile, power)
                 save_profile(profile, out)
                 advance()
     except (ServerGone, KeyboardInterrupt) as exc:
@@ -392,7 +422,7 @@ def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, pro
                 decode_s=sum(r.total_s for r in current), text="",
                 rounds=[_round_sample(r) for r in current],
             ))  # fmt: skip
-        summarise(profile)
+        summarise(profile, power)
         profile.warnings.append(f"interrupted during prompt {prompt.id}: {exc}")
         save_profile(profile, out)
         if isinstance(exc, KeyboardInterrupt):
@@ -423,3 +453,20 @@ def print_e2e(profile: E2EProfile) -> None:
         f"{mean(lambda r: r.verify_s):.1f} ms; {profile.bytes_up_per_round:.0f} B up, "
         f"{profile.bytes_down_per_round:.0f} B down", highlight=False,
     )  # fmt: skip
+    if (o := profile.overlap) is not None:
+        console.print(
+            f"proactive drafting: {o.reuse_hits} of {o.rounds_pre_drafting} rounds reused their "
+            f"pre-drafts ({o.reuse_rate:.0%}); {o.predrafted_tokens} tokens pre-drafted, "
+            f"{o.carried_tokens} carried into the next draft, {o.wasted_tokens} wasted "
+            f"({1e3 * o.wasted_draft_s:.0f} ms of drafting); verdict late by "
+            f"{1e3 * o.late_s_per_round:.1f} ms per round", highlight=False,
+        )  # fmt: skip
+    if (e := profile.draft_energy) is not None:
+        console.print(
+            f"drafting energy: {e.draft_j_per_token:.3f} J/token, of which wasted pre-drafts "
+            f"{e.wasted_draft_j_per_token:.3f} J/token ({e.power_w:.1f} W, {e.power_source}, "
+            f"from {e.profile})", highlight=False,
+        )  # fmt: skip
+    else:
+        console.print("drafting energy: not computed (no drafting profile for this draft on "
+                      "this device; pass --drafting-profile)", highlight=False)  # fmt: skip
