@@ -103,6 +103,7 @@ def _stats(policy: Policy, summaries: list[PromptSummary], sampled: bool) -> Pol
         k_max=policy[0], tau=policy[1], drafted_per_round=counts.drafted_per_round,
         accepted_per_round=counts.accepted_per_round, tokens_per_round=counts.tokens_per_round,
         rounds=counts.rounds, tokens_per_round_ci95=ci, expected_tokens_per_start=start_mean,
+        reuse_per_round=None if sampled or policy[1] is not None else counts.reuse_rate,
     )  # fmt: skip
 
 

@@ -38,6 +38,9 @@ class WalkCounts:
     accepted: float = 0
     tokens: float = 0
     full: float = 0  # rounds that drafted and had every draft accepted (greedy walks only)
+    # full rounds whose bonus token the draft guessed too: its match at s + D (greedy walks
+    # only); proactive drafting reuses what it pre-drafted in those rounds (docs/model.md)
+    reuse: float = 0
 
     def __add__(self, other: WalkCounts) -> WalkCounts:
         return WalkCounts(
@@ -46,12 +49,18 @@ class WalkCounts:
             self.accepted + other.accepted,
             self.tokens + other.tokens,
             self.full + other.full,
+            self.reuse + other.reuse,
         )
 
     @property
     def full_acceptance(self) -> float:
         """P(all drafted accepted) per round: the draft then ingests two tokens next round."""
         return self.full / self.rounds if self.rounds else 0.0
+
+    @property
+    def reuse_rate(self) -> float:
+        """P(every draft accepted AND the draft's next-token guess equals the bonus) per round."""
+        return self.reuse / self.rounds if self.rounds else 0.0
 
     @property
     def tokens_per_round(self) -> float:
@@ -123,6 +132,7 @@ def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
         counts.accepted += a
         counts.tokens += a + 1
         counts.full += d > 0 and a == d
+        counts.reuse += d > 0 and a == d and run[s] > d  # the match at s + d: the bonus guessed
         s += a + 1
     return counts
 

@@ -31,6 +31,10 @@ class PolicyStats(BaseModel):
     # sampled: 95% spread of tokens / rounds over Monte Carlo passes of the whole prompt set;
     # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (MODEL.md)
     expected_tokens_per_start: float | None = None
+    # greedy fixed K: share of rounds with every draft accepted whose bonus token the draft
+    # guessed next (proactive drafting reuses its pre-drafts then; docs/model.md). None for
+    # sampled cells, thresholds and profiles written before it was recorded.
+    reuse_per_round: float | None = None
 
 
 class AlignmentCell(BaseModel):
