@@ -105,12 +105,14 @@ def _configuration(result: DeviceResult, position: int, scenario: Scenario, flag
         "quant": str(space.quant[i]),
         "policy": {"k_max": int(space.k_max[i]), "tau": None if math.isnan(tau) else tau,
                    "label": space.policy(i)},  # fmt: skip
+        "overlap": str(space.overlap[i]),
         "predicted": {
             "goodput_tok_s": row["goodput_tok_s"],
             "usd_per_1m_tokens": row["usd_per_1m_tokens"],
             "server_usd_per_1m_tokens": row["server_usd_per_1m"],
             "edge_usd_per_1m_tokens": row["edge_usd_per_1m"],
             "joules_per_token": row["joules_per_token"],
+            "wasted_draft_j_per_token": row["wasted_draft_j_per_token"],
             "energy_source": energy_label(str(space.draft_power_source[i]), space.idle_source,
                                           space.server_energy_source),  # fmt: skip
             "tokens_per_round": float(space.inputs.tokens[i]),
@@ -162,8 +164,50 @@ def device_report(result: DeviceResult, scenario: Scenario, flags: str) -> dict:
             name: _configuration(result, pos, scenario, flags) for name, pos in result.picks.items()
         },  # fmt: skip
         "pareto_front": front,
+        "proactive_drafting": proactive_verdict(result),
         "warnings": space.warnings,
     }
+
+
+def proactive_verdict(result: DeviceResult) -> dict | None:
+    """Does proactive drafting pay on this device? The best feasible goodput with and without
+    it, and the gain per K for the draft x quant of the best synchronous configuration (it pays
+    more as the round trip grows and less as K grows: docs/model.md). None when the space has
+    no proactive rows (sampled mode, or the scenario's `overlaps` leaves it out)."""
+    space, m = result.space, result.metrics
+    feasible = result.feasible
+    overlap = space.overlap[result.rows[feasible]]
+    if "proactive" not in set(overlap) or "none" not in set(overlap):
+        return None
+    best = {}  # overlap -> position of its best feasible goodput
+    for o in ("none", "proactive"):
+        candidates = feasible[overlap == o]
+        best[o] = int(candidates[np.argmax(m.goodput_tok_s[candidates])])
+    plain, pro = (float(m.goodput_tok_s[best[o]]) for o in ("none", "proactive"))
+    i = result.index(best["none"])
+    by_k = {}
+    for pos in range(len(result.rows)):
+        j = result.index(pos)
+        if (space.draft[j], space.quant[j]) == (space.draft[i], space.quant[i]) and math.isnan(
+            space.tau[j]
+        ):
+            by_k.setdefault(int(space.k_max[j]), {})[str(space.overlap[j])] = float(
+                m.goodput_tok_s[pos]
+            )
+    gains = {f"K={k}": v["proactive"] / v["none"] - 1 for k, v in sorted(by_k.items())
+             if len(v) == 2}  # fmt: skip
+    return {
+        "pays": pro > plain,
+        "gain": pro / plain - 1,
+        "best_synchronous": {"label": space.label(i), "goodput_tok_s": plain},
+        "best_proactive": {"label": space.label(result.index(best["proactive"])),
+                           "goodput_tok_s": pro,
+                           "wasted_draft_j_per_token": float(
+                               m.wasted_draft_j_per_token[best["proactive"]])},
+        "gain_by_k": gains,  # for the draft x quant of the best synchronous configuration
+        "gain_by_k_for": f"{space.draft[i]} {space.quant[i]}",
+        "rtt_ms": 1e3 * space.terms.rtt_s,
+    }  # fmt: skip
 
 
 def print_device(report: dict) -> None:
@@ -192,6 +236,18 @@ def print_device(report: dict) -> None:
     console.print(f"Pareto front: {report['pareto_front_size']} of {report['feasible']} feasible "
                   f"({report['evaluated']} evaluated of {report['space_size']}); J/token "
                   f"{energy}", highlight=False)  # fmt: skip
+    if (v := report.get("proactive_drafting")) is not None:
+        by_k = ", ".join(f"{k} {g:+.1%}" for k, g in v["gain_by_k"].items())
+        kind = "measured" if energy.startswith("measured") else "estimated"
+        console.print(
+            f"proactive drafting {'pays' if v['pays'] else 'does not pay'} at RTT "
+            f"{v['rtt_ms']:g} ms: best {v['best_proactive']['label']} "
+            f"{v['best_proactive']['goodput_tok_s']:.2f} tok/s against best synchronous "
+            f"{v['best_synchronous']['label']} {v['best_synchronous']['goodput_tok_s']:.2f} tok/s "
+            f"({v['gain']:+.1%}; wasted pre-drafts "
+            f"{v['best_proactive']['wasted_draft_j_per_token']:.3f} J/token, {kind}); "
+            f"by K for {v['gain_by_k_for']}: {by_k}", highlight=False,
+        )  # fmt: skip
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
 

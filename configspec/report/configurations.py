@@ -115,6 +115,7 @@ def _points(result: DeviceResult, marks) -> list[ConfigPoint]:
             picks=tuple(picks),
             energy_source=energy_label(str(space.draft_power_source[i]), space.idle_source,
                                        space.server_energy_source),
+            overlap=str(space.overlap[i]),
         ))  # fmt: skip
     return out
 

@@ -275,10 +275,12 @@ class ConfigPoint:
     on_front: bool = False
     picks: tuple[str, ...] = ()  # the recommendations that chose it (goodput, cost, ...)
     energy_source: str = ""
+    overlap: str = "none"  # none | proactive (drafting while a round is in flight)
 
     @property
     def policy(self) -> str:
-        return f"K={self.k}" if self.tau is None else f"K<={self.k} tau={self.tau:g}"
+        label = f"K={self.k}" if self.tau is None else f"K<={self.k} tau={self.tau:g}"
+        return label + (" proactive" if self.overlap == "proactive" else "")
 
     @property
     def label(self) -> str:

@@ -3,7 +3,8 @@ for one objective. Studies live in Optuna storage so many workers can share one 
 journal file by default (no database needed), or any Optuna RDB URL (sqlite:///x.db,
 postgresql://...).
 
-A trial suggests (draft, quant, K, tau); a combination the profiles do not cover is snapped to
+A trial suggests (draft, quant, K, tau, and the drafting overlap where the space has more than
+one); a combination the profiles do not cover is snapped to
 the nearest configuration that exists (same draft first, then quant, tau, closest K), and the
 row actually evaluated is recorded on the trial. The study name carries a fingerprint of the
 space, so a changed profile or scenario never mixes with an old study.
@@ -49,7 +50,7 @@ def _tau_key(tau: float) -> str:
 
 def fingerprint(space: Space) -> str:
     h = hashlib.sha256()
-    for arr in (space.draft, space.quant, space.k_max, space.tau):
+    for arr in (space.draft, space.quant, space.k_max, space.tau, space.overlap):
         h.update(repr(list(arr)).encode())
     for value in vars(space.inputs).values():
         h.update(np.asarray(value, float).tobytes())
@@ -58,26 +59,27 @@ def fingerprint(space: Space) -> str:
 
 
 class _Snapper:
-    """(draft, quant, K, tau) -> the row index of the nearest configuration that exists."""
+    """(draft, quant, K, tau, overlap) -> the row index of the nearest configuration that exists
+    (a proactive threshold policy, which does not exist, snaps to the synchronous one)."""
 
     def __init__(self, space: Space):
         self.space = space
         self.taus = np.array([_tau_key(t) for t in space.tau], object)
         self.exact = {
-            (d, q, int(k), t): i
-            for i, (d, q, k, t) in enumerate(
-                zip(space.draft, space.quant, space.k_max, self.taus, strict=True)
+            (d, q, int(k), t, o): i
+            for i, (d, q, k, t, o) in enumerate(
+                zip(space.draft, space.quant, space.k_max, self.taus, space.overlap, strict=True)
             )
         }
 
-    def __call__(self, draft: str, quant: str, k: int, tau: str) -> int:
-        hit = self.exact.get((draft, quant, k, tau))
+    def __call__(self, draft: str, quant: str, k: int, tau: str, overlap: str = "none") -> int:
+        hit = self.exact.get((draft, quant, k, tau, overlap))
         if hit is not None:
             return hit
         s = self.space
         distance = (
             1000.0 * (s.draft != draft) + 100.0 * (s.quant != quant) + 10.0 * (self.taus != tau)
-            + np.abs(s.k_max - k)
+            + 5.0 * (s.overlap != overlap) + np.abs(s.k_max - k)
         )  # fmt: skip
         return int(np.argmin(distance))
 
@@ -99,6 +101,7 @@ def search_device(
     quants = sorted(set(space.quant))
     taus = ["off", *sorted({t for t in snap.taus if t != "off"}, key=float)]
     k_low, k_high = int(space.k_max.min()), int(space.k_max.max())
+    overlaps = sorted(set(space.overlap))
 
     # Policies: (K int, tau categorical) when every K has every tau (a full grid keeps K's order
     # for the sampler); otherwise one categorical over the policies that exist, so no trial is
@@ -128,7 +131,9 @@ def search_device(
     def run_trial(trial: optuna.Trial):
         draft = trial.suggest_categorical("draft", drafts)
         quant = trial.suggest_categorical("quant", quants)
-        row = snap(draft, quant, *suggest_policy(trial))
+        policy = suggest_policy(trial)
+        overlap = trial.suggest_categorical("overlap", overlaps) if len(overlaps) > 1 else "none"
+        row = snap(draft, quant, *policy, overlap)
         if row not in evaluated:
             m = evaluate(space.inputs.take([row]), space.terms)
             evaluated[row] = (float(m.goodput_tok_s[0]), float(m.usd_per_1m_tokens[0]),

@@ -15,7 +15,13 @@ import numpy as np
 
 from configspec.analytic.baselines import Baseline, model_on_device, target_on_server
 from configspec.analytic.evaluate import DeviceTerms, RoundInputs
-from configspec.analytic.inputs import VerifyCurve, draft_timing, extra_draft_steps, verify_curve
+from configspec.analytic.inputs import (
+    VerifyCurve,
+    draft_timing,
+    extra_draft_steps,
+    reuse_probability,
+    verify_curve,
+)
 from configspec.analytic.scenario import Scenario
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
@@ -41,14 +47,21 @@ class Space:
     server_energy_source: str
     baselines: list[Baseline] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    overlap: np.ndarray | None = None  # none | proactive per row (None: all none)
+
+    def __post_init__(self) -> None:
+        if self.overlap is None:
+            self.overlap = np.array(["none"] * len(self.draft), object)
 
     def __len__(self) -> int:
         return len(self.draft)
 
     def policy(self, i: int) -> str:
         if math.isnan(self.tau[i]):
-            return f"K={int(self.k_max[i])}"
-        return f"K<={int(self.k_max[i])} tau={self.tau[i]:g}"
+            label = f"K={int(self.k_max[i])}"
+        else:
+            label = f"K<={int(self.k_max[i])} tau={self.tau[i]:g}"
+        return label + (" proactive" if self.overlap[i] == "proactive" else "")
 
     def label(self, i: int) -> str:
         return f"{self.draft[i]} {self.quant[i]} {self.policy(i)}"
@@ -110,7 +123,8 @@ def build_space(
     aligned = _alignment_cells(alignment, scenario, target)
     warnings = list(curve.warnings)
     rows: dict[str, list] = {k: [] for k in ("draft", "quant", "k", "tau", "file", "src", "D",
-                                            "extra", "N", "step", "w")}  # fmt: skip
+                                            "extra", "N", "step", "w", "overlap", "reuse")}  # fmt: skip
+    proactive = scenario.mode == "greedy" and "proactive" in scenario.edge(device).overlaps
     for cell in drafting.cells:
         a = aligned.get((cell.draft, cell.quant))
         if a is None:
@@ -123,7 +137,10 @@ def build_space(
                 "(sha256); re-run one of them on the same file"
             )
         timing = draft_timing(cell, ctx)
-        for stats in [*a.fixed_k, *a.threshold]:
+        policies = [(stats, "none") for stats in [*a.fixed_k, *a.threshold]]
+        if proactive:  # one more row per fixed K: the same policy drafting proactively
+            policies += [(stats, "proactive") for stats in a.fixed_k]
+        for stats, overlap in policies:
             rows["draft"].append(cell.draft)
             rows["quant"].append(cell.quant)
             rows["k"].append(stats.k_max)
@@ -135,6 +152,8 @@ def build_space(
             rows["N"].append(stats.tokens_per_round)
             rows["step"].append(timing.step_s)
             rows["w"].append(timing.power_w)
+            rows["overlap"].append(overlap)
+            rows["reuse"].append(reuse_probability(a, stats) if overlap == "proactive" else 0.0)
     if not rows["draft"]:
         return None
     drafted = np.asarray(rows["D"], float)
@@ -147,6 +166,7 @@ def build_space(
             f"(drafts of {drafted.min():.1f}..{drafted.max():.1f} tokens)"
         )
     terms = device_terms(scenario, device, drafting.power.idle_power_w)
+    overlaps = np.array(rows["overlap"], object)
     space = Space(
         device=device, target=target, draft=np.array(rows["draft"], object),
         quant=np.array(rows["quant"], object), k_max=np.array(rows["k"], int),
@@ -157,9 +177,11 @@ def build_space(
             tokens=np.asarray(rows["N"], float), step_s=np.asarray(rows["step"], float),
             draft_w=np.asarray(rows["w"], float), verify_s=np.asarray(verify_s, float),
             verify_j=np.asarray(verify_j, float),
+            predraft_max=np.where(overlaps == "proactive", np.asarray(rows["k"], float), 0.0),
+            reuse=np.asarray(rows["reuse"], float),
         ),
         terms=terms, idle_source=drafting.power.idle_source, server_energy_source=server_source,
-        warnings=warnings,
+        warnings=warnings, overlap=overlaps,
     )  # fmt: skip
     space.baselines = _baselines(space, curve, drafting, scenario)
     return space

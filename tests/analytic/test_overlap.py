@@ -101,3 +101,41 @@ def test_proactive_pays_more_as_rtt_grows_and_less_as_k_grows():
     assert gains_by_rtt[2] > 1.05
     gains_by_k = [_gain(k, 0.2) for k in (4, 8, 12)]
     assert gains_by_k[0] > gains_by_k[1] > gains_by_k[2]
+
+
+def test_reuse_probability_is_the_walks_or_the_chain_rule():
+    from configspec.analytic.inputs import reuse_probability
+    from tests.analytic.builders import iid_cell
+
+    cell = iid_cell("d", "Q4_K_M", 0.8, k_max=8)
+    stats = cell.fixed_k[3]  # K = 4, written without a reuse rate (an older profile)
+    assert reuse_probability(cell, stats) == pytest.approx(0.8**5)  # first K + 1 positions
+    recorded = stats.model_copy(update={"reuse_per_round": 0.21})
+    assert reuse_probability(cell, recorded) == 0.21
+
+
+def test_the_space_has_a_proactive_row_per_fixed_k_where_the_device_can_run_it():
+    from configspec.analytic.scenario import Scenario
+    from configspec.search.space import build_space
+    from tests.analytic.builders import (
+        alignment_profile,
+        draft_cell,
+        drafting_profile,
+        iid_cell,
+        verification_profile,
+    )
+
+    profiles = (drafting_profile([draft_cell("d", "Q4_K_M", {16: 0.01, 512: 0.012}, 6.0)]),
+                alignment_profile([iid_cell("d", "Q4_K_M", 0.8, k_max=4, taus=(0.5,))]),
+                verification_profile(k_max=8))  # fmt: skip
+    space = build_space(*profiles, Scenario())
+    pro = space.overlap == "proactive"
+    assert pro.sum() == 4 and (~pro).sum() == 5  # K = 1..4 twice, one threshold once
+    assert list(space.k_max[pro]) == [1, 2, 3, 4] and np.isnan(space.tau[pro]).sum() == 4
+    assert list(space.inputs.predraft_max[pro]) == [1, 2, 3, 4]
+    assert space.inputs.reuse[pro] == pytest.approx([0.8**2, 0.8**3, 0.8**4, 0.8**5])
+    assert not space.inputs.predraft_max[~pro].any() and not space.inputs.reuse[~pro].any()
+    synchronous = Scenario.model_validate({"default_edge": {"overlaps": ["none"]}})
+    assert set(build_space(*profiles, synchronous).overlap) == {"none"}
+    per_device = Scenario.model_validate({"edge_devices": {"edge-a": {"overlaps": ["none"]}}})
+    assert set(build_space(*profiles, per_device).overlap) == {"none"}

@@ -22,7 +22,9 @@ def terms(**overrides) -> DeviceTerms:
 
 
 def random_space(seed: int, drafts: int = 2, quants: int = 2, ks: int = 4, taus: int = 2,
-                 device: str = "edge") -> Space:  # fmt: skip
+                 device: str = "edge", proactive: bool = False) -> Space:  # fmt: skip
+    """A synthetic space; `proactive` adds each fixed-K row once more, drafting proactively
+    (reuse = a^(K + 1) for the i.i.d. match rate a)."""
     rng = np.random.default_rng(seed)
     rows = []
     for d in range(drafts):
@@ -36,7 +38,10 @@ def random_space(seed: int, drafts: int = 2, quants: int = 2, ks: int = 4, taus:
                         continue  # thresholds at K_max only, like the alignment profile
                     drafted = k if math.isnan(tau) else k * (1 - tau * rng.uniform(0.3, 0.9))
                     tokens = (1 - a ** (drafted + 1)) / (1 - a)
-                    rows.append((f"d{d}", f"q{q}", k, tau, drafted, tokens, step, power))
+                    overlaps = ["none", "proactive"] if proactive and math.isnan(tau) else ["none"]
+                    for o in overlaps:
+                        rows.append((f"d{d}", f"q{q}", k, tau, drafted, tokens, step, power, o,
+                                     a ** (k + 1) if o == "proactive" else 0.0))  # fmt: skip
     n = len(rows)
     col = list(zip(*rows, strict=True))
     drafted = np.array(col[4], float)
@@ -50,7 +55,9 @@ def random_space(seed: int, drafts: int = 2, quants: int = 2, ks: int = 4, taus:
             drafted=drafted, extra_steps=rng.uniform(0, 1, n), tokens=np.array(col[5], float),
             step_s=np.array(col[6], float), draft_w=np.array(col[7], float), verify_s=verify_s,
             verify_j=150.0 * verify_s,
+            predraft_max=np.where(np.array(col[8]) == "proactive", np.array(col[2], float), 0.0),
+            reuse=np.array(col[9], float),
         ),
         terms=terms(), idle_source="estimated:synthetic",
-        server_energy_source="estimated:synthetic",
+        server_energy_source="estimated:synthetic", overlap=np.array(col[8], object),
     )  # fmt: skip

@@ -54,7 +54,8 @@ def test_recommend_writes_yaml_and_json_with_ready_settings(results, tmp_path):
     report = yaml.safe_load((results / "recommendations.yaml").read_text())
     assert report == json.loads((results / "recommendations.json").read_text())
     device = report["devices"][0]
-    assert device["device"] == "edge-a" and device["space_size"] == 3 * (8 + 2)
+    # per cell: K = 1..8, two thresholds, and K = 1..8 drafting proactively
+    assert device["device"] == "edge-a" and device["space_size"] == 3 * (8 + 2 + 8)
     assert set(device["picks"]) == {"goodput", "cost", "energy", "balanced"}
     pick = device["picks"]["goodput"]
     assert pick["llama_cpp"]["flags"][:2] == ["--model-draft", f"/models/{pick['draft']}-"
@@ -65,6 +66,26 @@ def test_recommend_writes_yaml_and_json_with_ready_settings(results, tmp_path):
     )
     assert pick["predicted"]["energy_source"].startswith("estimated")
     assert 1 <= device["pareto_front_size"] <= device["feasible"] == device["space_size"]
+    verdict = device["proactive_drafting"]
+    gain = verdict["best_proactive"]["goodput_tok_s"] / verdict["best_synchronous"]["goodput_tok_s"]
+    assert verdict["gain"] == pytest.approx(gain - 1) and verdict["pays"] == (gain > 1)
+    assert verdict["best_proactive"]["label"].endswith(" proactive")
+    assert list(verdict["gain_by_k"]) == [f"K={k}" for k in range(1, 9)]
+    assert "proactive drafting pays" in done.stderr or "does not pay" in done.stderr
+    assert pick["overlap"] in ("none", "proactive")
+    if pick["overlap"] == "proactive":
+        assert pick["predicted"]["wasted_draft_j_per_token"] > 0
+
+
+def test_a_scenario_without_proactive_drafting_searches_synchronous_rounds(results, tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("default_edge: {overlaps: [none]}\n")
+    done = run_cli("recommend", "--results", str(results), "--scenario", str(scenario),
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    device = json.loads((results / "recommendations.json").read_text())["devices"][0]
+    assert device["space_size"] == 3 * (8 + 2) and device["proactive_drafting"] is None
+    assert "proactive drafting" not in done.stderr
 
 
 def test_impossible_constraint_is_one_line_exit_2(results, tmp_path):
