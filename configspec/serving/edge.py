@@ -254,7 +254,8 @@ class RemoteVerifier(Verifier):
         return q16 / q16.sum()
 
 
-def _round_sample(r: RoundRecord) -> EdgeRoundSample:
+def round_sample(r: RoundRecord) -> EdgeRoundSample:
+    """One round of the decoder as the e2e profile keeps it."""
     return EdgeRoundSample(
         drafted=len(r.drafted), accepted=r.accepted, emitted=len(r.emitted), draft_s=r.draft_s,
         wire_s=r.net_s, server_queue_s=r.server_queue_s or 0.0, verify_s=r.verify_s,
@@ -408,7 +409,7 @@ def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, pro
                     ttft_s=result.prefill_s + (first.total_s if first else 0.0),
                     decode_s=result.decode_s, text=draft.detokenize(result.tokens),
                     output_ids=result.tokens, server_prefill_s=verifier.opened.prefill_s,
-                    rounds=[_round_sample(r) for r in result.rounds],
+                    rounds=[round_sample(r) for r in result.rounds],
                 ))  # fmt: skip
                 summarise(profile, power)
                 save_profile(profile, out)
@@ -418,9 +419,9 @@ def _run_prompts(options, connection, hello, rtt, draft, model, quant, path, pro
         if current:
             profile.prompts.append(PromptRun(
                 id=f"{prompt.id} (interrupted)", prompt_tokens=len(tokens),
-                tokens=sum(r.emitted for r in map(_round_sample, current)), ttft_s=0.0,
+                tokens=sum(r.emitted for r in map(round_sample, current)), ttft_s=0.0,
                 decode_s=sum(r.total_s for r in current), text="",
-                rounds=[_round_sample(r) for r in current],
+                rounds=[round_sample(r) for r in current],
             ))  # fmt: skip
         summarise(profile, power)
         profile.warnings.append(f"interrupted during prompt {prompt.id}: {exc}")

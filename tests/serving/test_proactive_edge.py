@@ -13,7 +13,7 @@ from configspec.errors import ConfigspecError
 from configspec.profiles.environment import Environment
 from configspec.profiles.serving import E2EProfile, EdgeSettings, NetworkSettings, PromptRun
 from configspec.profiling.stats import Summary
-from configspec.serving.edge import EdgeOptions, _check_options, _round_sample, summarise
+from configspec.serving.edge import EdgeOptions, _check_options, round_sample, summarise
 from configspec.serving.overlap import find_draft_power
 from configspec.serving.relay import LinkShape
 from configspec.speculative.decoder import DecodeConfig, SpeculativeDecoder, target_only
@@ -83,7 +83,7 @@ def e2e_profile(result, overlap: str) -> E2EProfile:
                          settings=settings, measured_rtt_s=Summary.of([0.02, 0.021]))  # fmt: skip
     profile.prompts.append(PromptRun(
         id="p0", prompt_tokens=len(PROMPT), tokens=len(result.tokens), ttft_s=0.1,
-        decode_s=result.decode_s, text="", rounds=[_round_sample(r) for r in result.rounds],
+        decode_s=result.decode_s, text="", rounds=[round_sample(r) for r in result.rounds],
     ))  # fmt: skip
     return profile
 
