@@ -443,31 +443,27 @@ def print_e2e(profile: E2EProfile) -> None:
     n = max(1, len(rounds))
     mean = lambda f: 1e3 * sum(f(r) for r in rounds) / n  # noqa: E731
     itl = profile.inter_token_latency_s
-    console.print(
+    lines = [
         f"{s.draft} {s.quant} {policy} ({s.mode}) against {s.target}: goodput "
         f"{profile.goodput_tok_s:.2f} tok/s, {profile.tokens_per_round:.2f} tokens/round "
         f"({profile.drafted_per_round:.2f} drafted), inter-token latency p50/p90/p99 "
         f"{1e3 * itl.get('p50', 0):.0f}/{1e3 * itl.get('p90', 0):.0f}/{1e3 * itl.get('p99', 0):.0f} "
-        f"ms, TTFT {1e3 * (profile.ttft_s.mean if profile.ttft_s else 0):.0f} ms\n"
+        f"ms, TTFT {1e3 * (profile.ttft_s.mean if profile.ttft_s else 0):.0f} ms",
         f"per round: draft {mean(lambda r: r.draft_s):.1f} ms, wire {mean(lambda r: r.wire_s):.1f} "
         f"ms, server queue {mean(lambda r: r.server_queue_s):.1f} ms, verify "
         f"{mean(lambda r: r.verify_s):.1f} ms; {profile.bytes_up_per_round:.0f} B up, "
-        f"{profile.bytes_down_per_round:.0f} B down", highlight=False,
-    )  # fmt: skip
+        f"{profile.bytes_down_per_round:.0f} B down",
+    ]  # fmt: skip
     if (o := profile.overlap) is not None:
-        console.print(
-            f"proactive drafting: {o.reuse_hits} of {o.rounds_pre_drafting} rounds reused their "
-            f"pre-drafts ({o.reuse_rate:.0%}); {o.predrafted_tokens} tokens pre-drafted, "
-            f"{o.carried_tokens} carried into the next draft, {o.wasted_tokens} wasted "
-            f"({1e3 * o.wasted_draft_s:.0f} ms of drafting); verdict late by "
-            f"{1e3 * o.late_s_per_round:.1f} ms per round", highlight=False,
-        )  # fmt: skip
-    if (e := profile.draft_energy) is not None:
-        console.print(
-            f"drafting energy: {e.draft_j_per_token:.3f} J/token, of which wasted pre-drafts "
-            f"{e.wasted_draft_j_per_token:.3f} J/token ({e.power_w:.1f} W, {e.power_source}, "
-            f"from {e.profile})", highlight=False,
-        )  # fmt: skip
-    else:
-        console.print("drafting energy: not computed (no drafting profile for this draft on "
-                      "this device; pass --drafting-profile)", highlight=False)  # fmt: skip
+        lines.append(f"proactive drafting: {o.reuse_hits} of {o.rounds_pre_drafting} rounds "
+                     f"reused their pre-drafts ({o.reuse_rate:.0%}); {o.predrafted_tokens} tokens "
+                     f"pre-drafted, {o.carried_tokens} carried into the next draft, "
+                     f"{o.wasted_tokens} wasted ({1e3 * o.wasted_draft_s:.0f} ms of drafting); "
+                     f"verdict late by {1e3 * o.late_s_per_round:.1f} ms per round")  # fmt: skip
+    e = profile.draft_energy
+    lines.append("drafting energy: not computed (no drafting profile for this draft on this "
+                 "device; pass --drafting-profile)" if e is None else
+                 f"drafting energy: {e.draft_j_per_token:.3f} J/token, of which wasted pre-drafts "
+                 f"{e.wasted_draft_j_per_token:.3f} J/token ({e.power_w:.1f} W, {e.power_source}, "
+                 f"from {e.profile})")  # fmt: skip
+    console.print("\n".join(lines), highlight=False)

@@ -59,18 +59,23 @@ def stop(proc: subprocess.Popen) -> str:
         return proc.communicate()[0]
 
 
-@pytest.fixture(scope="module")
-def greedy_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
+def serve_and_edge(tmp: Path, *edge_args: str) -> tuple[dict, dict, str, str]:
+    """A server for two sessions and one edge run of two prompts against it: (e2e profile,
+    serving profile, the edge's stderr, the server's log)."""
     proc, address = start_server(tmp, "--stop-after-sessions", "2")
     try:
-        result = edge(address, tmp / "e2e.json", "--k", "4", "--n-prompts", "2",
-                      "--max-new-tokens", str(NEW_TOKENS))  # fmt: skip
+        result = edge(address, tmp / "e2e.json", "--n-prompts", "2", "--max-new-tokens",
+                      str(NEW_TOKENS), *edge_args)  # fmt: skip
     finally:
         server_log = stop(proc)
     assert result.returncode == 0, result.stderr + server_log
     return json.loads((tmp / "e2e.json").read_text()), json.loads(
         (tmp / "serving.json").read_text()), result.stderr, server_log  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def greedy_run(tmp_path_factory):
+    return serve_and_edge(tmp_path_factory.mktemp("serve"), "--k", "4")
 
 
 @pytest.fixture(scope="module")
@@ -116,16 +121,11 @@ def test_greedy_output_is_the_targets_own_greedy_output(greedy_run, greedy_refer
 
 @pytest.fixture(scope="module")
 def proactive_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve-proactive")
-    proc, address = start_server(tmp, "--stop-after-sessions", "2")
-    try:
-        result = edge(address, tmp / "e2e.json", "--k", "2", "--n-prompts", "2",
-                      "--max-new-tokens", str(NEW_TOKENS), "--overlap", "proactive",
-                      "--drafting-profile", str(ROOT / "results/baselines/demo-drafting.json"))  # fmt: skip
-    finally:
-        server_log = stop(proc)
-    assert result.returncode == 0, result.stderr + server_log
-    return json.loads((tmp / "e2e.json").read_text()), result.stderr
+    e2e, _, stderr, _ = serve_and_edge(
+        tmp_path_factory.mktemp("serve-proactive"), "--k", "2", "--overlap", "proactive",
+        "--drafting-profile", str(ROOT / "results/baselines/demo-drafting.json"),
+    )  # fmt: skip
+    return e2e, stderr
 
 
 def test_proactive_drafting_is_lossless_and_takes_both_paths(proactive_run, greedy_reference):
