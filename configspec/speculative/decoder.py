@@ -9,7 +9,8 @@ the accepted prefix. Counters follow vLLM's spec-decode metrics (vllm/v1/spec_de
 
 Cache invariant: `committed` = prompt + generated tokens. The target's cache holds committed[:-1]
 (the last committed token is fed at the head of the next verification). The draft's cache holds a
-prefix of committed; `draft_pending` are the committed tokens it has not ingested yet.
+prefix of committed; `draft_pending` are the committed tokens it has not ingested yet (after a
+proactive reuse hit it holds all of committed and the carried drafts but the last).
 
 The target side is a `Verifier`: `TargetVerifier` runs the target in this process; the edge's
 `RemoteVerifier` (configspec/serving/edge.py) asks a verification server over the network. The
