@@ -133,3 +133,22 @@ def test_bad_overlap_options_are_one_line_errors(overlap, tau, message):
                           overlap=overlap, tau=tau)  # fmt: skip
     with pytest.raises(ConfigspecError, match=message):
         _check_options(options)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--overlap", "async"], "--overlap is one of none, proactive"),
+    (["--overlap", "proactive", "--tau", "0.5"], "fixed K; drop --tau"),
+    (["--drafting-profile", "no-such-profile.json"], "profile no-such-profile.json not found"),
+])  # fmt: skip
+def test_the_edge_command_refuses_bad_overlap_input_in_one_line(args, message, tmp_path):
+    """Refused before any model is loaded or server asked; nothing is written."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "configspec", "edge", "--server", "127.0.0.1:9", "--out",
+         str(tmp_path / "e2e.json"), *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "e2e.json").exists()
