@@ -67,12 +67,16 @@ def main() -> None:
             f"{k} {1e3 * v:.2f} ms" for k, v in extra.items()), flush=True)  # fmt: skip
         rng = np.random.default_rng(args.seed)
         for n in range(args.passes):
-            for i in rng.permutation(len(cells)):
+            for done, i in enumerate(rng.permutation(len(cells)), 1):
                 policy, delay, overlap = cells[i]
                 concurrent = overlap == "proactive"
                 timing[cells[i]].append(loop.inputs(timing_ks, concurrent))
-                runs[cells[i]] += loop.run(policy, delay, args.new_tokens, overlap)
+                results = loop.run(policy, delay, args.new_tokens, overlap)
+                runs[cells[i]] += results
                 timing[cells[i]].append(loop.inputs(timing_ks, concurrent))
+                tok_s = sum(len(r.tokens) for r in results) / sum(r.decode_s for r in results)
+                print(f"  pass {n + 1}, cell {done}/{len(cells)}: {rl.label(policy)} "
+                      f"{1e3 * delay:.0f} ms {overlap}: {tok_s:.2f} tok/s", flush=True)  # fmt: skip
             print(f"pass {n + 1}/{args.passes} done", flush=True)
     finally:
         loop.close()
