@@ -29,17 +29,22 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
-from configspec.alignment.walk import greedy_walk
-from configspec.analytic.evaluate import DeviceTerms, RoundInputs, evaluate
-from configspec.profiling.drafting import timed_decode
-from configspec.registry import load_registry
-from configspec.runners.llama_cpp import LlamaCppRunner
-from configspec.sources.resolve import model_file
-from configspec.speculative.decoder import DecodeConfig, SpeculativeDecoder, target_only
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_loop import terms  # noqa: E402
+
+from configspec.alignment.walk import greedy_walk  # noqa: E402
+from configspec.analytic.evaluate import RoundInputs, evaluate  # noqa: E402
+from configspec.profiling.drafting import timed_decode  # noqa: E402
+from configspec.registry import load_registry  # noqa: E402
+from configspec.runners.llama_cpp import LlamaCppRunner  # noqa: E402
+from configspec.sources.resolve import model_file  # noqa: E402
+from configspec.speculative.decoder import DecodeConfig, SpeculativeDecoder, target_only  # noqa: E402
 
 PROMPTS = [
     'def merge_sort(values):\n    """Sort a list with merge sort and return a new list."""\n',
@@ -93,15 +98,6 @@ def verify_latency_s(target: LlamaCppRunner, context: list[int], k: int, reps: i
             samples.append(time.perf_counter() - t0)
         target.rollback(len(context))
     return statistics.mean(samples)
-
-
-def terms(rtt_s: float, overhead_s: float) -> DeviceTerms:
-    return DeviceTerms(
-        mode="greedy", rtt_s=rtt_s, up_bit_s=1e15, down_bit_s=1e15, idle_w=0.0,
-        overhead_s=overhead_s, batch=1, server_usd_per_hour=0.0, purchase_usd=0.0,
-        lifetime_h=1.0, utilisation=1.0, usd_per_kwh=0.0, token_id_bytes=4, prob_bytes=2,
-        vocab_size=151936, top_n=None, header_bytes=0,
-    )  # fmt: skip
 
 
 def measure_inputs(draft, target, context: list[int], ks: list[int]) -> tuple[float, dict]:
@@ -198,8 +194,10 @@ def main() -> None:
             tokens=np.array([tpr]), step_s=np.array([step_s]), draft_w=np.zeros(1),
             verify_s=np.array([verify_k]), verify_j=np.zeros(1),
         )  # fmt: skip
-        predicted = float(evaluate(inputs, terms(rtt, 0.0)).goodput_tok_s[0])
-        predicted_o = float(evaluate(inputs, terms(rtt, overhead_s)).goodput_tok_s[0])
+        predicted = float(evaluate(inputs, terms(rtt, 0.0, header_bytes=0)).goodput_tok_s[0])
+        predicted_o = float(
+            evaluate(inputs, terms(rtt, overhead_s, header_bytes=0)).goodput_tok_s[0]
+        )
         err, err_o = predicted / measured - 1, predicted_o / measured - 1
         errors.append(abs(err))
         errors_overhead.append(abs(err_o))

@@ -25,33 +25,25 @@ import threading
 import time
 from pathlib import Path
 
-from configspec.profiles.io import load_profile
-from configspec.profiles.serving import ServingProfile
-from configspec.serving.edge import Connection, RemoteVerifier
-from configspec.serving.relay import LinkShape
-from configspec.speculative.decoder import DecodeConfig
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_loop import EDGE_CPU as CLIENT_CPU  # noqa: E402
+from real_loop import SERVER_CPU, TARGET, start_serve  # noqa: E402
 
-SERVER_CPU, CLIENT_CPU = 0, 1
-TARGET = "qwen2.5-coder-1.5b"
+from configspec.profiles.io import load_profile  # noqa: E402
+from configspec.profiles.serving import ServingProfile  # noqa: E402
+from configspec.serving.edge import Connection, RemoteVerifier  # noqa: E402
+from configspec.serving.relay import LinkShape  # noqa: E402
+from configspec.speculative.decoder import DecodeConfig  # noqa: E402
 
 
 def start_server(tmp: Path, window_ms: float, chunk: int | None) -> tuple[subprocess.Popen, str]:
     port_file = tmp / "port"
     port_file.unlink(missing_ok=True)
     extra = ["--prefill-chunk", str(chunk)] if chunk else []
-    proc = subprocess.Popen(
-        ["taskset", "-c", str(SERVER_CPU), sys.executable, "-m", "configspec", "serve", "--model",
-         TARGET, "--threads", "1", "--port", "0", "--port-file", str(port_file),
-         "--max-sessions", "2", "--max-batch", "2", "--batch-window-ms", str(window_ms),
-         "--ctx", "4096", "--stop-after-sessions", "2", "--duration-s", "1800",
-         "--log-every-s", "0", "--out", str(tmp / "serving.json"), *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    while not port_file.exists() or not port_file.read_text().strip():
-        if proc.poll() is not None:
-            raise SystemExit("configspec serve did not start")
-        time.sleep(0.2)
-    return proc, f"127.0.0.1:{port_file.read_text().strip()}"
+    return start_serve(port_file, "--model", TARGET, "--max-sessions", "2", "--max-batch", "2",
+                       "--batch-window-ms", str(window_ms), "--ctx", "4096",
+                       "--stop-after-sessions", "2", "--duration-s", "1800", "--out",
+                       str(tmp / "serving.json"), *extra)  # fmt: skip
 
 
 def run(tmp: Path, window_ms: float, chunk: int | None, prompt_tokens: int, rounds_before: int):

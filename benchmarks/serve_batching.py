@@ -21,27 +21,22 @@ import json
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
-from configspec.alignment.prompts import load_prompts
-from configspec.analytic.inputs import verify_curve
-from configspec.profiles.io import load_profile
-from configspec.profiles.serving import ServingProfile
-from configspec.profiles.verification import VerificationProfile
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_loop import EDGE_CPU, SERVER_CPU, TARGET, pinned, start_serve  # noqa: E402
 
-SERVER_CPU, EDGE_CPU = 0, 1
-TARGET = "qwen2.5-coder-1.5b"
-
-
-def cli(*args: str, cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu), sys.executable, "-m", "configspec", *args]
+from configspec.alignment.prompts import load_prompts  # noqa: E402
+from configspec.analytic.inputs import verify_curve  # noqa: E402
+from configspec.profiles.io import load_profile  # noqa: E402
+from configspec.profiles.serving import ServingProfile  # noqa: E402
+from configspec.profiles.verification import VerificationProfile  # noqa: E402
 
 
 def verify_profile(tmp: Path, batches: int) -> VerificationProfile:
     out = tmp / f"verification-{batches}.json"
-    subprocess.run(cli("verify-latency", "--target", TARGET, "--threads", "1", "--ks",
+    subprocess.run(pinned("verify-latency", "--target", TARGET, "--threads", "1", "--ks",
                        "0,1,2,4,8", "--contexts", "128,256", "--batch-sizes",
                        ",".join(str(b) for b in range(1, batches + 1)), "--repetitions", "3",
                        "--device", "bench", "--out", str(out), cpu=SERVER_CPU),
@@ -52,19 +47,11 @@ def verify_profile(tmp: Path, batches: int) -> VerificationProfile:
 def serve_run(tmp: Path, sessions: int, k: int, window_ms: float, new_tokens: int,
               prompts_per_edge: int) -> ServingProfile:  # fmt: skip
     port_file, out = tmp / f"port-{sessions}", tmp / f"serving-{sessions}.json"
-    server = subprocess.Popen(
-        cli("serve", "--model", TARGET, "--threads", "1", "--port", "0", "--port-file",
-            str(port_file), "--max-sessions", str(sessions), "--max-batch", str(sessions),
-            "--batch-window-ms", str(window_ms), "--stop-after-sessions",
-            str(sessions * prompts_per_edge), "--duration-s", "1800", "--log-every-s", "0",
-            "--out", str(out), cpu=SERVER_CPU),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    server, address = start_serve(
+        port_file, "--model", TARGET, "--max-sessions", str(sessions), "--max-batch",
+        str(sessions), "--batch-window-ms", str(window_ms), "--stop-after-sessions",
+        str(sessions * prompts_per_edge), "--duration-s", "1800", "--out", str(out),
     )  # fmt: skip
-    while not port_file.exists() or not port_file.read_text().strip():
-        if server.poll() is not None:
-            raise SystemExit("configspec serve did not start")
-        time.sleep(0.2)
-    address = f"127.0.0.1:{port_file.read_text().strip()}"
     prompts = load_prompts()
     edges = []
     for i in range(sessions):  # each edge its own prompts, so the sessions do not run in step
@@ -72,7 +59,7 @@ def serve_run(tmp: Path, sessions: int, k: int, window_ms: float, new_tokens: in
         chosen = prompts[i * prompts_per_edge : (i + 1) * prompts_per_edge]
         mine.write_text("".join(p.model_dump_json() + "\n" for p in chosen))
         edges.append(subprocess.Popen(
-            cli("edge", "--server", address, "--threads", "1", "--k", str(k), "--prompts",
+            pinned("edge", "--server", address, "--threads", "1", "--k", str(k), "--prompts",
                 str(mine), "--n-prompts", str(prompts_per_edge), "--max-new-tokens",
                 str(new_tokens), "--out", str(tmp / f"e2e-{sessions}-{i}.json"), cpu=EDGE_CPU),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -360,6 +360,12 @@ def edge(
     seed: int = typer.Option(0, help="Seed for sampling (draft here, acceptance on the server)."),
     delay_ms: float = typer.Option(0.0, help="Emulated delay added to the round trip (ms)."),
     bandwidth_mbit: float = typer.Option(None, help="Emulated link rate, both ways (Mbit/s)."),
+    overlap: str = typer.Option(
+        "none", help="none, or proactive: draft the next round while this one is verified."
+    ),
+    drafting_profile: Path = typer.Option(
+        None, help="Drafting profile for the drafting energy (default: results/<device>/ newest)."
+    ),
     device: str = typer.Option(None, help="Device name (default: hostname)."),
     out: Path = typer.Option(None, help="e2e profile (default results/<device>/e2e-*.json)."),
 ) -> None:
@@ -376,7 +382,8 @@ def edge(
         models=models, server=server, draft=draft, quant=quant, k=k, tau=tau, mode=mode,
         temperature=temperature, top_n=top_n, prompts=prompts, n_prompts=n_prompts,
         max_new_tokens=max_new_tokens, threads=threads, seed=seed, delay_ms=delay_ms,
-        bandwidth_mbit=bandwidth_mbit, device=device, out=out,
+        bandwidth_mbit=bandwidth_mbit, device=device, out=out, overlap=overlap,
+        drafting_profile=drafting_profile,
     ))  # fmt: skip
 
 

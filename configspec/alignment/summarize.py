@@ -122,6 +122,7 @@ def _stats(
         accepted_per_round=counts.accepted_per_round, tokens_per_round=counts.tokens_per_round,
         rounds=counts.rounds, tokens_per_round_ci95=ci, expected_tokens_per_start=start_mean,
         stopped_early_per_round=counts.stopped_early_per_round,
+        reuse_per_round=None if sampled or policy.is_threshold else counts.reuse_rate,
     )  # fmt: skip
 
 

@@ -41,6 +41,9 @@ class WalkCounts:
     # rounds whose draft stopped on a low-confidence token, before K max and the end of the text
     # (the draft paid one forward call for the token it did not keep; llama.cpp the same)
     stopped_early: float = 0
+    # full rounds whose bonus token the draft guessed too: its match at s + D (greedy walks
+    # only); proactive drafting reuses what it pre-drafted in those rounds (docs/model.md)
+    reuse: float = 0
 
     def __add__(self, other: WalkCounts) -> WalkCounts:
         return WalkCounts(
@@ -50,12 +53,18 @@ class WalkCounts:
             self.tokens + other.tokens,
             self.full + other.full,
             self.stopped_early + other.stopped_early,
+            self.reuse + other.reuse,
         )
 
     @property
     def full_acceptance(self) -> float:
         """P(all drafted accepted) per round: the draft then ingests two tokens next round."""
         return self.full / self.rounds if self.rounds else 0.0
+
+    @property
+    def reuse_rate(self) -> float:
+        """P(every draft accepted AND the draft's next-token guess equals the bonus) per round."""
+        return self.reuse / self.rounds if self.rounds else 0.0
 
     @property
     def tokens_per_round(self) -> float:
@@ -136,6 +145,7 @@ def walk_with_lengths(
         counts.tokens += a + 1
         counts.full += d > 0 and a == d
         counts.stopped_early += int(d < caps[s])
+        counts.reuse += d > 0 and a == d and run[s] > d  # the match at s + d: the bonus guessed
         s += a + 1
     return counts
 

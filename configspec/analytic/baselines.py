@@ -30,10 +30,12 @@ class Baseline:
 def target_on_server_row(verify_s: float, verify_j: float) -> dict[str, float]:
     """RoundInputs fields of the target decoding alone: a round is one call over one token."""
     return dict(drafted=0.0, extra_steps=0.0, tokens=1.0, step_s=0.0, draft_w=0.0,
-                verify_s=verify_s, verify_j=verify_j, ingest_s=0.0, network=0.0, edge=0.0)  # fmt: skip
+                verify_s=verify_s, verify_j=verify_j, ingest_s=0.0, network=0.0, edge=0.0,
+                predraft_max=0.0, reuse=0.0)  # fmt: skip
 
 
 def model_on_device_row(step_s: float, power_w: float) -> dict[str, float]:
     """RoundInputs fields of a model decoding alone on the device: one decode step per token."""
     return dict(drafted=0.0, extra_steps=1.0, tokens=1.0, step_s=step_s, draft_w=power_w,
-                verify_s=0.0, verify_j=0.0, ingest_s=0.0, network=0.0, edge=1.0)  # fmt: skip
+                verify_s=0.0, verify_j=0.0, ingest_s=0.0, network=0.0, edge=1.0,
+                predraft_max=0.0, reuse=0.0)  # fmt: skip

@@ -32,6 +32,10 @@ class RoundInputs:
     ingest_s: np.ndarray | None = None
     network: np.ndarray | None = None  # 1: a round crosses the network; 0: one machine
     edge: np.ndarray | None = None  # 1: the edge device takes part (its cost and energy count)
+    # proactive drafting: the most tokens pre-drafted per round (0: synchronous, K: proactive)
+    # and P(every draft accepted AND the bonus guessed), the walk's reuse rate
+    predraft_max: np.ndarray | None = None
+    reuse: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(np.asarray(self.drafted))
@@ -41,6 +45,9 @@ class RoundInputs:
             self.network = np.ones(n)
         if self.edge is None:
             self.edge = np.ones(n)
+        for name in ("predraft_max", "reuse"):  # synchronous unless given
+            if getattr(self, name) is None:
+                setattr(self, name, np.zeros(n))
 
     @classmethod
     def of_rows(cls, rows: list[dict[str, float]]) -> RoundInputs:
@@ -90,6 +97,9 @@ class Metrics:
     joules_per_token: np.ndarray
     server_busy_s: np.ndarray
     devices_supported: np.ndarray
+    predraft_s: np.ndarray  # drafting while in flight (proactive), overlapped with net + verify
+    late_s: np.ndarray  # the verdict's wait for the pre-draft step in progress
+    wasted_draft_j_per_token: np.ndarray  # the discarded pre-drafts' share of joules_per_token
 
     def objectives(self) -> np.ndarray:
         """(n, 3) minimisation matrix: -goodput, $ per 1M tokens, J per token."""
@@ -100,31 +110,45 @@ class Metrics:
 
 
 def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
-    draft_s = f.drafting_time_s(x.drafted, x.extra_steps, x.step_s, x.ingest_s)
     bytes_up = x.network * f.upload_bytes(
         x.drafted, t.mode, t.token_id_bytes, t.prob_bytes, t.vocab_size, t.top_n, t.header_bytes
     )
     bytes_down = x.network * f.download_bytes(t.header_bytes, t.verdict_bytes)
     net_s = x.network * f.network_time_s(t.rtt_s, bytes_up, bytes_down, t.up_bit_s, t.down_bit_s)
     verify_s = np.asarray(x.verify_s, float)
-    round_s = f.round_time_s(draft_s, net_s, verify_s, t.overhead_s)
+    # proactive drafting (all zero when synchronous): pre-drafts while in flight, some carried
+    # into the next draft; the round's last draft is fed in flight, so no two-token call
+    flight_s = net_s + verify_s
+    predrafted = f.predrafted_tokens(flight_s, x.step_s, x.predraft_max)
+    late_s = f.predraft_late_s(flight_s, x.step_s, x.predraft_max)
+    proactive = np.asarray(x.predraft_max) > 0
+    fresh = np.asarray(x.drafted, float) - f.carried_drafts(x.reuse, predrafted)
+    draft_s = f.drafting_time_s(
+        fresh, np.where(proactive, 0.0, x.extra_steps), x.step_s, x.ingest_s
+    )
+    predraft_s = predrafted * np.asarray(x.step_s, float)
+    busy_s = draft_s + predraft_s
+    round_s = f.round_time_s(draft_s, net_s, verify_s, t.overhead_s, late_s)
     goodput = f.goodput_tok_s(x.tokens, round_s)
     server_usd = f.server_usd_per_token(t.server_usd_per_hour, verify_s, t.batch, x.tokens)
-    average_w = f.edge_average_power_w(x.draft_w, t.idle_w, draft_s, round_s)
+    average_w = f.edge_average_power_w(x.draft_w, t.idle_w, busy_s, round_s)
     hourly = f.edge_usd_per_hour(
         t.purchase_usd, t.lifetime_h, t.utilisation, average_w, t.usd_per_kwh
     )
     edge_usd = x.edge * f.edge_usd_per_token(hourly, goodput)
     joules = f.joules_per_token(
-        x.edge * x.draft_w, draft_s, x.edge * t.idle_w, round_s - draft_s, x.verify_j, t.batch,
+        x.edge * x.draft_w, busy_s, x.edge * t.idle_w, round_s - busy_s, x.verify_j, t.batch,
         x.tokens,
     )  # fmt: skip
+    wasted_s = f.wasted_draft_tokens(x.reuse, predrafted) * np.asarray(x.step_s, float)
     return Metrics(
         draft_s=draft_s, net_s=net_s, verify_s=verify_s, round_s=round_s, bytes_up=bytes_up,
         goodput_tok_s=goodput, server_usd_per_1m=1e6 * server_usd, edge_usd_per_1m=1e6 * edge_usd,
         usd_per_1m_tokens=1e6 * (server_usd + edge_usd), joules_per_token=joules,
         server_busy_s=f.server_busy_s_per_round(verify_s, t.batch),
         devices_supported=f.devices_supported(round_s, verify_s, t.batch),
+        predraft_s=predraft_s, late_s=late_s,
+        wasted_draft_j_per_token=np.asarray(x.draft_w, float) * wasted_s / np.asarray(x.tokens),
     )  # fmt: skip
 
 

@@ -81,14 +81,51 @@ def network_time_s(
     )
 
 
-def round_time_s(draft_s: Num, net_s: Num, verify_s: Num, overhead_s: Num = 0.0) -> np.ndarray:
-    """Synchronous round: T = T_draft + T_net + T_verify + overhead (SLED/SpecEdge, no overlap)."""
+def round_time_s(
+    draft_s: Num, net_s: Num, verify_s: Num, overhead_s: Num = 0.0, late_s: Num = 0.0
+) -> np.ndarray:
+    """T = T_draft + T_net + T_verify + overhead (SLED/SpecEdge, synchronous); with proactive
+    drafting T_draft counts the steps before the submit only (the rest run in flight) and the
+    verdict's wait for the step in progress is added: the max(T_predraft, T_net + T_verify)
+    of an overlapped round (docs/model.md)."""
     return (
         np.asarray(draft_s, float)
         + np.asarray(net_s, float)
         + np.asarray(verify_s, float)
         + np.asarray(overhead_s, float)
+        + np.asarray(late_s, float)
     )
+
+
+def predrafted_tokens(flight_s: Num, step_s: Num, predraft_max: Num) -> np.ndarray:
+    """E[j], tokens pre-drafted while a round is in flight (SpecEdge proactive drafting): steps
+    run back to back while no verdict is there, so j = min(J, ceil(F / t_d)); over a uniform
+    phase of the verdict within a step, E[j] = min(J, F / t_d + 1/2), at least 1 (docs/model.md)."""
+    f, t, cap = (np.asarray(v, float) for v in (flight_s, step_s, predraft_max))
+    t = np.where(cap > 0, t, 1.0)  # rows without pre-drafting (t may be 0 there) give 0 below
+    return np.where(cap > 0, np.clip(f / t + 0.5, 1.0, np.maximum(cap, 1.0)), 0.0)
+
+
+def predraft_late_s(flight_s: Num, step_s: Num, predraft_max: Num) -> np.ndarray:
+    """E[late], the verdict's wait for the pre-draft step in progress; c = J t_d - F: t_d / 2 over
+    a uniform phase (c >= t_d / 2), (c + t_d / 2)^2 / (2 t_d) where the J-th step may end first,
+    0 when it always does; at least t_d - F, the first step's rest (docs/model.md)."""
+    f, t, cap = (np.asarray(v, float) for v in (flight_s, step_s, predraft_max))
+    t = np.where(cap > 0, t, 1.0)  # rows without pre-drafting (t may be 0 there) give 0 below
+    c = cap * t - f
+    phase = np.where(c >= t / 2, t / 2, np.where(c <= -t / 2, 0.0, (c + t / 2) ** 2 / (2 * t)))
+    return np.where(cap > 0, np.maximum(phase, t - f), 0.0)
+
+
+def carried_drafts(reuse: Num, predrafted: Num) -> np.ndarray:
+    """Drafts a round starts with = P(reuse) * (E[j] - 1): on a hit the first pre-draft is the
+    bonus token itself, the rest start the next round's draft (SpecEdge proactive drafting)."""
+    return np.asarray(reuse, float) * np.maximum(np.asarray(predrafted, float) - 1.0, 0.0)
+
+
+def wasted_draft_tokens(reuse: Num, predrafted: Num) -> np.ndarray:
+    """Pre-drafted tokens discarded per round = (1 - P(reuse)) * E[j]: a miss drops them all."""
+    return (1.0 - np.asarray(reuse, float)) * np.asarray(predrafted, float)
 
 
 def goodput_tok_s(tokens_per_round: Num, round_s: Num) -> np.ndarray:

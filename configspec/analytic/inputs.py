@@ -78,6 +78,15 @@ def extra_draft_steps(cell: AlignmentCell, stats: PolicyStats) -> float:
     return 1.0
 
 
+def reuse_probability(cell: AlignmentCell, stats: PolicyStats) -> float:
+    """P(every draft accepted AND the draft's next-token guess equals the bonus) per round, for
+    proactive drafting at fixed K: the walk's reuse rate recorded by align, else (profiles
+    written before it was) the chain rule over the first K + 1 positions."""
+    if stats.reuse_per_round is not None:
+        return stats.reuse_per_round
+    return full_acceptance_probability(cell.acceptance_by_position, stats.k_max + 1)
+
+
 def _extrapolated_interp(x: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
     """Piecewise linear through (xs, ys), continued linearly past both ends."""
     if len(xs) == 1:

@@ -23,6 +23,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Overlap = Literal["none", "proactive"]
+
+
 class Network(_Strict):
     rtt_ms: float = Field(20.0, ge=0)
     up_mbit_s: float = Field(20.0, gt=0)  # edge -> server
@@ -63,6 +66,9 @@ class EdgeDevice(_Strict):
     lifetime_h: float = Field(26280.0, gt=0)  # 3 years
     utilisation: float = Field(0.25, gt=0, le=1)  # share of lifetime hours spent drafting
     electricity_usd_per_kwh: float = Field(0.165, ge=0)
+    # drafting overlaps the device's runtime can run: proactive (pre-drafting while a round is
+    # in flight) is `configspec edge --overlap proactive`; llama.cpp and vLLM draft synchronously
+    overlaps: list[Overlap] = Field(default_factory=lambda: ["none", "proactive"], min_length=1)
 
 
 class EdgeOverride(_Strict):
@@ -71,6 +77,7 @@ class EdgeOverride(_Strict):
     lifetime_h: float | None = Field(None, gt=0)
     utilisation: float | None = Field(None, gt=0, le=1)
     electricity_usd_per_kwh: float | None = Field(None, ge=0)
+    overlaps: list[Overlap] | None = Field(None, min_length=1)
 
 
 class Weights(_Strict):

@@ -36,6 +36,11 @@ class PolicyStats(BaseModel):
     # None in profiles made before it was recorded
     stopped_early_per_round: float | None = None
 
+    # greedy fixed K: share of rounds with every draft accepted whose bonus token the draft
+    # guessed next (proactive drafting reuses its pre-drafts then; docs/model.md). None for
+    # sampled cells, thresholds and profiles written before it was recorded.
+    reuse_per_round: float | None = None
+
     @property
     def policy(self) -> Policy:
         return Policy(k_max=self.k_max, tau=self.tau)

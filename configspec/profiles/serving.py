@@ -105,6 +105,7 @@ class EdgeSettings(BaseModel):
     prompts: str
     seed: int
     network: NetworkSettings
+    overlap: str = "none"  # none | proactive (drafting while a round is in flight)
 
 
 class EdgeRoundSample(BaseModel):
@@ -121,6 +122,39 @@ class EdgeRoundSample(BaseModel):
     batch_size: int
     bytes_up: int
     bytes_down: int
+    # proactive drafting (docs/serving.md): pre-drafting overlaps the flight (wire + server)
+    carried: int = 0  # drafts the round started with (the previous round's confirmed pre-drafts)
+    predrafted: int = 0  # tokens drafted while the round was in flight
+    predraft_s: float = 0.0
+    reuse_hit: bool = False  # every draft accepted and the bonus equal to the first pre-draft
+    wasted: int = 0  # pre-drafted tokens discarded
+    late_s: float = 0.0  # the verdict's arrival to the end of the pre-draft step in progress
+
+
+class OverlapSummary(BaseModel):
+    """Proactive drafting over the run: how often the pre-drafts were reused, what was wasted."""
+
+    rounds_pre_drafting: int  # rounds that pre-drafted (not the last of a prompt, for example)
+    reuse_hits: int
+    reuse_rate: float  # hits / rounds that pre-drafted
+    predrafted_tokens: int
+    carried_tokens: int  # drafts that rounds started with, all from hits
+    wasted_tokens: int
+    wasted_draft_s: float  # the pre-drafting time of the discarded tokens
+    late_s_per_round: float  # mean verdict wait for a pre-draft step in progress
+
+
+class DraftEnergy(BaseModel):
+    """The edge's drafting energy: the drafting profile's power x the time the draft ran
+    (before each submit and while pre-drafting). Labelled as the profile's power source is."""
+
+    profile: str  # the drafting profile the power came from
+    power_w: float
+    power_source: str  # measured:<meter> or estimated:<basis>
+    context_tokens: int  # where the profile's power was read (interpolated in context)
+    draft_j_per_token: float  # all drafting, the wasted pre-drafts included
+    wasted_draft_j: float
+    wasted_draft_j_per_token: float
 
 
 class PromptRun(BaseModel):
@@ -149,6 +183,8 @@ class E2EProfile(BaseModel):
     acceptance_by_position: list[float] = Field(default_factory=list)
     bytes_up_per_round: float = 0.0
     bytes_down_per_round: float = 0.0
+    overlap: OverlapSummary | None = None  # proactive drafting only
+    draft_energy: DraftEnergy | None = None  # None without a drafting profile for the cell
     prompts: list[PromptRun] = Field(default_factory=list)
     interrupted: bool = False
     warnings: list[str] = Field(default_factory=list)

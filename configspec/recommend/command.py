@@ -34,6 +34,7 @@ from configspec.recommend.schema import (
     InputFiles,
     Pick,
     Predicted,
+    ProactiveVerdict,
     Recommendations,
     Reference,
     VersusTarget,
@@ -126,7 +127,8 @@ def configuration(result: DeviceResult, position: int) -> Configuration:
     speculates = space.speculates(i)
     return Configuration(
         runs=str(space.runs[i]), draft=str(space.draft[i]) if speculates else None,
-        quant=str(space.quant[i]), policy=space.policy[i], label=space.label(i),
+        quant=str(space.quant[i]), policy=space.policy[i],
+        overlap=str(space.overlap[i]), label=space.label(i),
         predicted=Predicted(
             goodput_tok_s=row["goodput_tok_s"], usd_per_1m_tokens=row["usd_per_1m_tokens"],
             server_usd_per_1m_tokens=row["server_usd_per_1m"],
@@ -136,6 +138,7 @@ def configuration(result: DeviceResult, position: int) -> Configuration:
             drafted_per_round=float(space.inputs.drafted[i]), round_s=row["round_s"],
             draft_s=row["draft_s"], network_s=row["net_s"], verify_s=row["verify_s"],
             bytes_up_per_round=row["bytes_up"],
+            wasted_draft_j_per_token=row["wasted_draft_j_per_token"],
             devices_per_server=None if not math.isfinite(row["devices_supported"])
             else int(row["devices_supported"]),
             # server capacity: B sequences per call of t_v(D, B) seconds (SLED/SpecEdge)
@@ -290,7 +293,8 @@ def device_report(result: DeviceResult, engines: list[EngineSearch], scenario: S
         (FrontPoint(runs=str(space.runs[result.index(p)]),
                     draft=str(space.draft[result.index(p)]) if space.speculates(result.index(p))
                     else None, quant=str(space.quant[result.index(p)]),
-                    policy=space.policy[result.index(p)], label=space.label(result.index(p)),
+                    policy=space.policy[result.index(p)],
+                    overlap=str(space.overlap[result.index(p)]), label=space.label(result.index(p)),
                     goodput_tok_s=float(m.goodput_tok_s[p]),
                     usd_per_1m_tokens=float(m.usd_per_1m_tokens[p]),
                     joules_per_token=float(m.joules_per_token[p]))
@@ -308,7 +312,7 @@ def device_report(result: DeviceResult, engines: list[EngineSearch], scenario: S
             summary=summary_sentence(objective, chosen, best_spec),
             draft_alone_on_device=_draft_alone(space, i),
             deploy=deploy_commands(space.target, space.target_quant, str(space.draft[i]),
-                                   str(space.quant[i]), space.policy[i])
+                                   str(space.quant[i]), space.policy[i], str(space.overlap[i]))
             if chosen.speculates else None,
         )  # fmt: skip
         for found in engines:
@@ -330,7 +334,43 @@ def device_report(result: DeviceResult, engines: list[EngineSearch], scenario: S
         device=space.device, target=space.target, method=result.method, space_size=len(space),
         evaluated=len(result.rows), feasible=len(result.feasible),
         pareto_front_size=len(result.front), baselines=_baselines(result), picks=picks,
-        pareto_front=front, warnings=warnings,
+        pareto_front=front, proactive_drafting=proactive_verdict(result), warnings=warnings,
+    )  # fmt: skip
+
+
+def proactive_verdict(result: DeviceResult) -> ProactiveVerdict | None:
+    """Does proactive drafting pay on this device? The best feasible speculative goodput with and
+    without it, and the gain per K for the draft x quant of the best synchronous configuration
+    (it pays more as the round trip grows and less as K grows: docs/model.md). None when the
+    space has no proactive rows (sampled mode, another engine, or the scenario's `overlaps`
+    leaves it out)."""
+    space, m = result.space, result.metrics
+    feasible = np.array([p for p in result.feasible if space.speculates(result.index(p))], int)
+    overlap = space.overlap[result.rows[feasible]] if len(feasible) else np.array([])
+    if not {"none", "proactive"} <= set(overlap):
+        return None
+    best = {}  # overlap -> position of its best feasible goodput
+    for o in ("none", "proactive"):
+        candidates = feasible[overlap == o]
+        best[o] = int(candidates[np.argmax(m.goodput_tok_s[candidates])])
+    plain, pro = (float(m.goodput_tok_s[best[o]]) for o in ("none", "proactive"))
+    i = result.index(best["none"])
+    by_k: dict[int, dict[str, float]] = {}
+    for position, j in enumerate(result.rows):
+        same_cell = (space.draft[j], space.quant[j]) == (space.draft[i], space.quant[i])
+        if same_cell and not space.policy[j].is_threshold:
+            by_k.setdefault(space.policy[j].k_max, {})[str(space.overlap[j])] = float(
+                m.goodput_tok_s[position]
+            )
+    gains = {f"K={k}": v["proactive"] / v["none"] - 1 for k, v in sorted(by_k.items())
+             if len(v) == 2}  # fmt: skip
+    return ProactiveVerdict(
+        pays=pro > plain, gain=pro / plain - 1, best_synchronous=space.label(i),
+        best_synchronous_goodput_tok_s=plain, best_proactive=space.label(result.index(best["proactive"])),
+        best_proactive_goodput_tok_s=pro,
+        wasted_draft_j_per_token=float(m.wasted_draft_j_per_token[best["proactive"]]),
+        gain_by_k=gains, gain_by_k_for=f"{space.draft[i]} {space.quant[i]}",
+        rtt_ms=1e3 * space.terms.rtt_s,
     )  # fmt: skip
 
 

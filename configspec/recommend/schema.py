@@ -40,6 +40,7 @@ class Predicted(BaseModel):
     bytes_up_per_round: float
     devices_per_server: int | None  # None: the server takes no part
     server_rounds_per_s: float | None
+    wasted_draft_j_per_token: float = 0.0  # pre-drafts thrown away (proactive drafting)
 
 
 class VersusTarget(BaseModel):
@@ -65,6 +66,7 @@ class Configuration(BaseModel):
     draft: str | None  # None: no draft runs
     quant: str  # the draft's quantization, or the target's where it runs alone
     policy: Policy
+    overlap: str = "none"  # none | proactive (the edge drafts the next round while in flight)
     label: str
     predicted: Predicted
     vs_target_autoregressive: VersusTarget
@@ -108,10 +110,28 @@ class FrontPoint(BaseModel):
     draft: str | None
     quant: str
     policy: Policy
+    overlap: str = "none"
     label: str
     goodput_tok_s: float
     usd_per_1m_tokens: float
     joules_per_token: float
+
+
+class ProactiveVerdict(BaseModel):
+    """Does proactive drafting pay on this device? The best feasible goodput with and without
+    it, and the gain per K for the draft x quant of the best synchronous configuration (it pays
+    more as the round trip grows and less as K grows: docs/model.md)."""
+
+    pays: bool
+    gain: float
+    best_synchronous: str
+    best_synchronous_goodput_tok_s: float
+    best_proactive: str
+    best_proactive_goodput_tok_s: float
+    wasted_draft_j_per_token: float  # of the best proactive configuration
+    gain_by_k: dict[str, float]
+    gain_by_k_for: str  # draft quant
+    rtt_ms: float
 
 
 class DeviceRecommendation(BaseModel):
@@ -125,6 +145,8 @@ class DeviceRecommendation(BaseModel):
     baselines: list[Reference]
     picks: dict[str, Pick]
     pareto_front: list[FrontPoint]
+    # None when the space has no proactive rows (sampled mode, or the scenario leaves it out)
+    proactive_drafting: ProactiveVerdict | None = None
     warnings: list[str] = Field(default_factory=list)
 
 

@@ -76,7 +76,7 @@ def vllm_notes(draft_file: str, policy: Policy) -> list[str]:
 
 
 def deploy_commands(target: str, target_quant: str, draft: str, draft_quant: str,
-                    policy: Policy) -> Deploy:  # fmt: skip
+                    policy: Policy, overlap: str = "none") -> Deploy:  # fmt: skip
     """`configspec serve` where the target runs and `configspec edge` on the device."""
     serve = ["configspec", "serve", "--model", target, "--quant", target_quant,
              "--port", str(SERVE_PORT)]  # fmt: skip
@@ -86,4 +86,6 @@ def deploy_commands(target: str, target_quant: str, draft: str, draft_quant: str
         edge += ["--tau", f"{policy.tau:g}", "--k-max", str(policy.k_max)]
     else:
         edge += ["--k", str(policy.k_max)]
+    if overlap != "none":
+        edge += ["--overlap", overlap]
     return Deploy(serve=shlex.join(serve), edge=shlex.join(edge))

@@ -47,6 +47,16 @@ def print_device(report: DeviceRecommendation) -> None:
     stdout.print(f"Pareto front: {report.pareto_front_size} of {report.feasible} feasible "
                  f"({report.evaluated} evaluated of {report.space_size}); J/token of the "
                  f"balanced pick {energy}", highlight=False)  # fmt: skip
+    if (v := report.proactive_drafting) is not None:
+        by_k = ", ".join(f"{k} {g:+.1%}" for k, g in v.gain_by_k.items())
+        kind = "measured" if energy.startswith("measured") else "estimated"
+        stdout.print(
+            f"proactive drafting {'pays' if v.pays else 'does not pay'} at RTT {v.rtt_ms:g} ms: "
+            f"best {v.best_proactive} {v.best_proactive_goodput_tok_s:.2f} tok/s against best "
+            f"synchronous {v.best_synchronous} {v.best_synchronous_goodput_tok_s:.2f} tok/s "
+            f"({v.gain:+.1%}; wasted pre-drafts {v.wasted_draft_j_per_token:.3f} J/token, "
+            f"{kind}); by K for {v.gain_by_k_for}: {by_k}", highlight=False,
+        )  # fmt: skip
     _print_engines(report)
     for warning in report.warnings:  # logs: stderr
         console.print(f"[yellow]warning:[/yellow] {report.device}: {warning}", highlight=False)

@@ -100,7 +100,7 @@ def _points(result: DeviceResult, marks) -> list[ConfigPoint]:
             goodput_tok_s=float(m.goodput_tok_s[pos]),
             usd_per_1m_tokens=float(m.usd_per_1m_tokens[pos]),
             joules_per_token=float(m.joules_per_token[pos]), on_front=on_front,
-            picks=tuple(picks), energy_source=str(space.energy_source[i]),
+            picks=tuple(picks), energy_source=str(space.energy_source[i]), overlap=str(space.overlap[i]),
         ))  # fmt: skip
     return out
 

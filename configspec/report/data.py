@@ -273,6 +273,7 @@ class ConfigPoint:
     on_front: bool = False
     picks: tuple[str, ...] = ()  # the recommendations that chose it (goodput, cost, ...)
     energy_source: str = ""
+    overlap: str = "none"  # none | proactive (drafting while a round is in flight)
 
     def value(self, objective: str) -> float:
         return float(getattr(self, objective))

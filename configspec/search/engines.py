@@ -31,6 +31,7 @@ class Engine:
     thresholds: Literal["softmax", "llama_cpp", "none"]  # which confidence its tau reads
     rereads_batch: bool  # the draft re-reads the verified tokens every round
     modes: tuple[str, ...] = ("greedy", "sampled")
+    overlaps: tuple[str, ...] = ("none",)  # proactive: drafts the next round while in flight
 
     def policies(self, cell: AlignmentCell) -> list[PolicyStats]:
         """The policies this engine can run, with the figures of running them."""
@@ -50,7 +51,8 @@ class Engine:
         return 1.0 if stats.stopped_early_per_round is None else stats.stopped_early_per_round
 
 
-CONFIGSPEC = Engine("configspec", "configspec edge / serve", "softmax", rereads_batch=False)
+CONFIGSPEC = Engine("configspec", "configspec edge / serve", "softmax", rereads_batch=False,
+                    overlaps=("none", "proactive"))  # fmt: skip
 LLAMA_CPP = Engine("llama.cpp", "llama.cpp (draft co-located with the target)", "llama_cpp",
                    rereads_batch=True, modes=("greedy",))  # fmt: skip
 VLLM = Engine("vllm", "vLLM (draft co-located with the target)", "none", rereads_batch=False)

@@ -3,7 +3,8 @@ for one objective. Studies live in Optuna storage so many workers can share one 
 journal file by default (no database needed), or any Optuna RDB URL (sqlite:///x.db,
 postgresql://...).
 
-A trial suggests (draft, quant, policy); a combination the profiles do not cover is snapped to
+A trial suggests (draft, quant, policy, and the drafting overlap where the space has more
+than one); a combination the profiles do not cover is snapped to
 the nearest configuration that exists (same draft first, then quant, tau, closest K), and the
 row actually evaluated is recorded on the trial. The study name carries a fingerprint of the
 space, so a changed profile or scenario never mixes with an old study.
@@ -45,7 +46,7 @@ def open_storage(storage: str | Path | None):
 
 def fingerprint(space: Space) -> str:
     h = hashlib.sha256()
-    for arr in (space.draft, space.quant, [p.label for p in space.policy]):
+    for arr in (space.draft, space.quant, [p.label for p in space.policy], space.overlap):
         h.update(repr(list(arr)).encode())
     for value in vars(space.inputs).values():
         h.update(np.asarray(value, float).tobytes())
@@ -54,26 +55,29 @@ def fingerprint(space: Space) -> str:
 
 
 class _Snapper:
-    """(draft, quant, policy) -> the row index of the nearest configuration that exists."""
+    """(draft, quant, policy, overlap) -> the row index of the nearest configuration that
+    exists (a proactive threshold policy, which does not exist, snaps to the synchronous one)."""
 
     def __init__(self, space: Space):
         self.space = space
         self.k = np.array([p.k_max for p in space.policy], int)
         self.tau = [p.tau for p in space.policy]
         self.exact = {
-            (d, q, p): i
-            for i, (d, q, p) in enumerate(zip(space.draft, space.quant, space.policy, strict=True))
+            (d, q, p, o): i
+            for i, (d, q, p, o) in enumerate(
+                zip(space.draft, space.quant, space.policy, space.overlap, strict=True)
+            )
         }
 
-    def __call__(self, draft: str, quant: str, policy: Policy) -> int:
-        hit = self.exact.get((draft, quant, policy))
+    def __call__(self, draft: str, quant: str, policy: Policy, overlap: str = "none") -> int:
+        hit = self.exact.get((draft, quant, policy, overlap))
         if hit is not None:
             return hit
         s = self.space
         other_tau = np.array([t != policy.tau for t in self.tau], float)
         distance = (
             1000.0 * (s.draft != draft) + 100.0 * (s.quant != quant) + 10.0 * other_tau
-            + np.abs(self.k - policy.k_max)
+            + 5.0 * (s.overlap != overlap) + np.abs(self.k - policy.k_max)
         )  # fmt: skip
         return int(np.argmin(distance))
 
@@ -95,6 +99,7 @@ def search_device(
     quants = sorted(set(space.quant))
     taus = [None, *sorted({p.tau for p in space.policy if p.tau is not None})]
     k_low, k_high = int(snap.k.min()), int(snap.k.max())
+    overlaps = sorted(set(space.overlap))
 
     # Policies: (K int, tau categorical) when every K has every tau (a full grid keeps K's order
     # for the sampler); otherwise one categorical over the policies that exist, so no trial is
@@ -124,7 +129,9 @@ def search_device(
     def run_trial(trial: optuna.Trial):
         draft = trial.suggest_categorical("draft", drafts)
         quant = trial.suggest_categorical("quant", quants)
-        row = snap(draft, quant, suggest_policy(trial))
+        policy = suggest_policy(trial)
+        overlap = trial.suggest_categorical("overlap", overlaps) if len(overlaps) > 1 else "none"
+        row = snap(draft, quant, policy, overlap)
         if row not in evaluated:
             m = evaluate(space.inputs.take([row]), space.terms)
             evaluated[row] = (float(m.goodput_tok_s[0]), float(m.usd_per_1m_tokens[0]),

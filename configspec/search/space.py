@@ -17,7 +17,13 @@ import numpy as np
 
 from configspec.analytic.baselines import model_on_device_row, target_on_server_row
 from configspec.analytic.evaluate import DeviceTerms, RoundInputs, energy_label
-from configspec.analytic.inputs import VerifyCurve, draft_batch_s, draft_timing, verify_curve
+from configspec.analytic.inputs import (
+    VerifyCurve,
+    draft_batch_s,
+    draft_timing,
+    reuse_probability,
+    verify_curve,
+)
 from configspec.analytic.scenario import Scenario
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
@@ -56,6 +62,11 @@ class Space:
     inputs: RoundInputs
     terms: DeviceTerms
     warnings: list[str] = field(default_factory=list)
+    overlap: np.ndarray | None = None  # none | proactive per row (None: all none)
+
+    def __post_init__(self) -> None:
+        if self.overlap is None:
+            self.overlap = object_array(["none"] * len(self.draft))
 
     def __len__(self) -> int:
         return len(self.draft)
@@ -65,7 +76,8 @@ class Space:
 
     def label(self, i: int) -> str:
         if self.speculates(i):
-            return f"{self.draft[i]} {self.quant[i]} {self.policy[i].label}"
+            proactive = " proactive" if self.overlap[i] == "proactive" else ""
+            return f"{self.draft[i]} {self.quant[i]} {self.policy[i].label}{proactive}"
         where = "the server" if self.runs[i] == TARGET_ON_SERVER else self.device
         return f"{self.draft[i]} {self.quant[i]} alone on {where} (no speculation)"
 
@@ -187,6 +199,11 @@ def build_space(
     server_source = _server_energy(curve, scenario, np.array([1.0]), np.array([0.0]), ctx)[1]
     rows = _Rows()
     estimated_reread: set[str] = set()
+    # proactive drafting (docs/model.md): greedy, fixed K, on an engine and device that do it
+    proactive = (
+        "proactive" in engine.overlaps and scenario.mode == "greedy"
+        and "proactive" in scenario.edge(device).overlaps
+    )  # fmt: skip
     for cell in drafting.cells:
         if cell.draft == target:
             continue  # the target itself profiled on the device: a no-speculation row below
@@ -201,16 +218,21 @@ def build_space(
             )
         timing = draft_timing(cell, ctx)
         energy = energy_label(draft=timing.power_source, idle=idle, server=server_source)
-        for stats in engine.policies(a):
+        policies = [(stats, "none") for stats in engine.policies(a)]
+        if proactive:  # one more row per fixed K: the same policy drafting proactively
+            policies += [(stats, "proactive") for stats in a.fixed_k]
+        for stats, overlap in policies:
             reread = _reread_s(engine, cell, stats.drafted_per_round, timing.step_s, curve, ctx,
                                estimated_reread)  # fmt: skip
+            ahead = overlap == "proactive"
             rows.add(  # verify_s and verify_j are read from the curve for all rows at once
                 dict(drafted=stats.drafted_per_round, extra_steps=engine.extra_steps(a, stats),
                      tokens=stats.tokens_per_round, step_s=timing.step_s,
                      draft_w=timing.power_w, verify_s=0.0, verify_j=0.0, ingest_s=reread,
-                     network=1.0, edge=1.0),
+                     network=1.0, edge=1.0, predraft_max=float(stats.k_max) if ahead else 0.0,
+                     reuse=reuse_probability(a, stats) if ahead else 0.0),
                 draft=cell.draft, quant=cell.quant, policy=stats.policy, runs=SPECULATIVE,
-                file=cell.file, src=timing.power_source, energy=energy,
+                file=cell.file, src=timing.power_source, energy=energy, overlap=overlap,
             )  # fmt: skip
     if estimated_reread:
         warnings.append(
@@ -244,7 +266,7 @@ def build_space(
         runs=object_array(c["runs"]), file=object_array(c["file"]),
         draft_power_source=object_array(c["src"]), energy_source=object_array(c["energy"]),
         inputs=inputs, terms=device_terms(scenario, device, drafting.power.idle_power_w),
-        warnings=warnings,
+        warnings=warnings, overlap=object_array(c["overlap"]),
     )  # fmt: skip
 
 
@@ -263,7 +285,7 @@ def _no_speculation_rows(
         target_on_server_row(0.0, 0.0),  # t_v(0) and E_v(0): read with the speculative rows
         draft=verification.target, quant=verification.target_quant, policy=Policy.none(),
         runs=TARGET_ON_SERVER, file=verification.target_file or "", src="",
-        energy=energy_label(server=server_source),
+        energy=energy_label(server=server_source), overlap="none",
     )  # fmt: skip
     for cell in drafting.cells:
         if cell.draft == verification.target:
@@ -272,6 +294,7 @@ def _no_speculation_rows(
                 model_on_device_row(timing.step_s, timing.power_w), draft=cell.draft,
                 quant=cell.quant, policy=Policy.none(), runs=TARGET_ON_DEVICE, file=cell.file,
                 src=timing.power_source, energy=energy_label(device=timing.power_source),
+                overlap="none",
             )  # fmt: skip
 
 

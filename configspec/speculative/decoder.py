@@ -9,11 +9,17 @@ the accepted prefix. Counters follow vLLM's spec-decode metrics (vllm/v1/spec_de
 
 Cache invariant: `committed` = prompt + generated tokens. The target's cache holds committed[:-1]
 (the last committed token is fed at the head of the next verification). The draft's cache holds a
-prefix of committed; `draft_pending` are the committed tokens it has not ingested yet.
+prefix of committed; `draft_pending` are the committed tokens it has not ingested yet (after a
+proactive reuse hit it holds all of committed and the carried drafts but the last).
 
 The target side is a `Verifier`: `TargetVerifier` runs the target in this process; the edge's
 `RemoteVerifier` (configspec/serving/edge.py) asks a verification server over the network. The
 draft loop, the acceptance rule (sampling.accept_round) and the record of each round are shared.
+A round is submitted, then waited for; in between the decoder may draft proactively
+(`overlap="proactive"`, SpecEdge): while the round is in flight the draft goes on from its own
+last draft for up to K tokens (its guess for the target's bonus token, then the continuation).
+When the target accepts every draft and its bonus equals that guess, the rest start the next
+round's draft; otherwise they are discarded and the draft's cache rolls back (docs/decoder.md).
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from configspec.errors import ConfigspecError
 from configspec.runners.base import Runner
 from configspec.speculative.sampling import accept_round, max_probability, sample, softmax, top_n
 
+OVERLAPS = ("none", "proactive")
+
 
 @dataclass(frozen=True)
 class DecodeConfig:
@@ -40,6 +48,7 @@ class DecodeConfig:
     max_new_tokens: int = 128
     stop_tokens: frozenset[int] = frozenset()  # e.g. EOS: generation ends after emitting one
     top_n: int | None = None  # sampled mode: the draft samples from (and sends) its top-n only
+    overlap: str = "none"  # none | proactive: draft the next round while this one is verified
 
     def __post_init__(self) -> None:
         if self.k < 1:
@@ -52,6 +61,10 @@ class DecodeConfig:
             raise ConfigspecError("max_new_tokens must be at least 1")
         if self.top_n is not None and self.top_n < 1:
             raise ConfigspecError(f"top-n must be at least 1 (got {self.top_n})")
+        if self.overlap not in OVERLAPS:
+            raise ConfigspecError(f"overlap is one of {', '.join(OVERLAPS)} (got {self.overlap!r})")
+        if self.overlap == "proactive" and self.tau is not None:
+            raise ConfigspecError("proactive drafting drafts a fixed K; drop the threshold tau")
 
     @property
     def greedy(self) -> bool:
@@ -80,6 +93,14 @@ class RoundRecord:
     batch_tokens: int | None = None
     bytes_up: int | None = None
     bytes_down: int | None = None
+    # Proactive drafting (overlap="proactive"); the pre-drafting runs while the round is in
+    # flight, so predraft_s overlaps net_s + verify_s and is not part of total_s's split.
+    carried: int = 0  # drafts this round started with: the previous round's confirmed pre-drafts
+    predrafted: list[int] = field(default_factory=list)  # drafted while this round was in flight
+    predraft_s: float = 0.0
+    reuse_hit: bool = False  # every draft accepted and the bonus equals predrafted[0]
+    wasted: int = 0  # pre-drafted tokens discarded
+    late_s: float = 0.0  # the verdict's arrival to the end of the pre-draft step in progress
 
 
 @dataclass
@@ -135,7 +156,7 @@ class SpecResult:
         """Total seconds per phase over all rounds."""
         return {
             phase: float(sum(getattr(r, f"{phase}_s") for r in self.rounds))
-            for phase in ("draft", "net", "verify", "other", "total")
+            for phase in ("draft", "net", "verify", "late", "other", "total")
         }
 
 
@@ -159,6 +180,7 @@ class Verdict:
     target_argmax: list[int]  # argmax of the verification rows, where known
     net_s: float = 0.0  # injected delay (local) or time on the wire (remote)
     verify_s: float = 0.0  # the target's forward call
+    late_s: float = 0.0  # arrival to the decoder's wait(): it was still drafting proactively
     server_queue_s: float | None = None
     server_s: float | None = None
     batch_size: int | None = None
@@ -168,7 +190,8 @@ class Verdict:
 
 
 class Verifier(ABC):
-    """The target's side of speculative decoding: prefill the prompt, verify rounds."""
+    """The target's side of speculative decoding: prefill the prompt, verify rounds. A round is
+    submitted, then waited for; the decoder may draft in between (proactive drafting)."""
 
     n_ctx: int
 
@@ -177,11 +200,26 @@ class Verifier(ABC):
         """Begin a sequence: the target's cache holds prompt[:-1] afterwards."""
 
     @abstractmethod
+    def submit(
+        self, pending: list[int], drafted: list[int], q_rows: list[np.ndarray | None]
+    ) -> None:
+        """Send one round: the committed tokens the target has not seen (`pending`, at least
+        one) and the drafts; the target keeps the accepted prefix in its cache."""
+
+    @abstractmethod
+    def arrived(self) -> bool:
+        """Whether the submitted round's verdict is here (never blocks)."""
+
+    @abstractmethod
+    def wait(self) -> Verdict:
+        """The submitted round's verdict (blocks until it arrives)."""
+
     def verify(
         self, pending: list[int], drafted: list[int], q_rows: list[np.ndarray | None]
     ) -> Verdict:
-        """Feed the committed tokens the target has not seen (`pending`, at least one) and the
-        drafts; keep the accepted prefix in the target's cache."""
+        """One round, submitted and waited for."""
+        self.submit(pending, drafted, q_rows)
+        return self.wait()
 
     def ready(self) -> None:  # noqa: B027 - optional hook
         """Wait until start() has finished (a remote server prefills while the draft does)."""
@@ -196,7 +234,11 @@ class Verifier(ABC):
 
 
 class TargetVerifier(Verifier):
-    """The target in this process: one forward call over pending + drafts, then roll back."""
+    """The target in this process: one forward call over pending + drafts, then roll back.
+
+    The call runs at submit() on this process's cores, so nothing but the emulated round trip
+    (`rtt_s`) is in flight: the verdict counts as arrived rtt_s after the call, and proactive
+    drafting overlaps that delay only."""
 
     def __init__(self, target: Runner, clock: Callable[[], float] = time.perf_counter):
         self.target = target
@@ -210,19 +252,27 @@ class TargetVerifier(Verifier):
         if len(prompt) > 1:
             self.target.forward(prompt[:-1])
 
-    def verify(self, pending, drafted, q_rows) -> Verdict:
-        if self.config.rtt_s > 0:
-            time.sleep(self.config.rtt_s)
+    def submit(self, pending, drafted, q_rows) -> None:
         t_sent = self._clock()
         base = self.target.n_past
         rows = self.target.forward([*pending, *drafted], all_logits=True)[len(pending) - 1 :]
         t_verified = self._clock()
         accepted, token = accept_round(drafted, q_rows, rows, self.config.temperature, self.rng)
         self.target.rollback(base + len(pending) + accepted)
-        return Verdict(
+        self._verdict = Verdict(
             accepted=accepted, token=token, target_argmax=[int(np.argmax(r)) for r in rows],
             net_s=self.config.rtt_s, verify_s=t_verified - t_sent,
         )  # fmt: skip
+        self._due = self._clock() + self.config.rtt_s
+
+    def arrived(self) -> bool:
+        return self._clock() >= self._due
+
+    def wait(self) -> Verdict:
+        self._verdict.late_s = max(0.0, self._clock() - self._due)
+        if (rest := self._due - self._clock()) > 0:
+            time.sleep(rest)
+        return self._verdict
 
 
 def _check_context(draft: Runner, verifier: Verifier, prompt: list[int], config: DecodeConfig):
@@ -269,26 +319,41 @@ class SpeculativeDecoder:
             result = SpecResult(config, len(prompt), [], prefill_s=clock() - t0)
             committed = list(prompt)
             draft_pending = [prompt[-1]]
+            carried: list[int] = []  # confirmed pre-drafts that start the next round's draft
+            carried_q: list[np.ndarray | None] = []
             t_decode = clock()
             done = False
             while not done:
                 t_round = clock()
-                drafted, q_rows, calls = self._draft(draft_pending, config, rng)
+                n_carried, base = len(carried), len(committed)
+                drafted, q_rows, calls = self._draft(draft_pending, config, rng, carried,
+                                                     carried_q)  # fmt: skip
                 t_drafted = clock()
                 # the target holds committed[:-1]: the last committed token leads the round
-                verdict = verifier.verify(committed[-1:], drafted, q_rows)
-                # the draft's cache holds (committed + drafted)[:n_past]; keep the accepted part
-                keep = min(draft.n_past, len(committed) + verdict.accepted)
-                draft.rollback(keep)
-                emitted, done = _truncate(
-                    drafted[: verdict.accepted] + [verdict.token],
-                    config.max_new_tokens - len(result.tokens),
-                    config.stop_tokens,
-                )
+                verifier.submit(committed[-1:], drafted, q_rows)
+                remaining = config.max_new_tokens - len(result.tokens)
+                pre, pre_q, pre_s = [], [], 0.0
+                if config.overlap == "proactive" and _continues(drafted, remaining, config):
+                    pre, pre_q, pre_s = self._predraft(drafted[-1], config, rng)
+                verdict = verifier.wait()
+                hit = bool(pre) and verdict.accepted == len(drafted) and verdict.token == pre[0]
+                emitted, done = _truncate(drafted[: verdict.accepted] + [verdict.token],
+                                          remaining, config.stop_tokens)  # fmt: skip
                 committed += emitted
                 result.tokens += emitted
-                draft_pending = committed[keep:]
+                if hit:  # the draft's cache holds committed + pre[1:-1]; pre[1:] start the next
+                    carried, carried_q = pre[1:], pre_q[1:]
+                    draft_pending = committed[draft.n_past :]
+                else:  # keep the accepted part of (committed + drafted + pre)[:n_past]
+                    keep = min(draft.n_past, base + verdict.accepted)
+                    draft.rollback(keep)
+                    carried, carried_q = [], []
+                    draft_pending = committed[keep:]
                 record = _record(drafted, emitted, verdict, calls, t_round, t_drafted, clock())
+                record.carried, record.predrafted, record.predraft_s = n_carried, pre, pre_s
+                record.reuse_hit = hit
+                # on a hit pre[0] is the bonus token; the rest are used unless generation ended
+                record.wasted = (len(pre) - 1 if done else 0) if hit else len(pre)
                 result.rounds.append(record)
                 if on_round:
                     on_round(record)
@@ -298,12 +363,14 @@ class SpeculativeDecoder:
         return result
 
     def _draft(
-        self, pending: list[int], config: DecodeConfig, rng: np.random.Generator
-    ) -> tuple[list[int], list[np.ndarray | None], int]:
-        """Up to K draft tokens, one forward call each; their draft distributions (sampled mode)."""
-        drafted: list[int] = []
-        q_rows: list[np.ndarray | None] = []
-        feed = pending
+        self, pending: list[int], config: DecodeConfig, rng: np.random.Generator,
+        carried: list[int], carried_q: list[np.ndarray | None],
+    ) -> tuple[list[int], list[np.ndarray | None], int]:  # fmt: skip
+        """Up to K draft tokens, one forward call each, after the `carried` ones (pre-drafted and
+        confirmed; their last one is not in the draft's cache yet, `pending` is then empty);
+        their draft distributions (sampled mode) and the forward calls made."""
+        drafted, q_rows = list(carried), list(carried_q)
+        feed = [drafted[-1]] if drafted else pending
         calls = 0
         temperature = config.temperature or 1.0  # confidence is read at T = 1 when greedy
         while len(drafted) < config.k:
@@ -311,31 +378,66 @@ class SpeculativeDecoder:
             calls += 1
             if config.tau is not None and max_probability(logits, temperature) < config.tau:
                 break
-            if config.greedy:
-                token, q = int(np.argmax(logits)), None
-            else:
-                q = softmax(logits, config.temperature)
-                if config.top_n is not None:
-                    q = top_n(q, config.top_n)
-                q = self.verifier.representable(q)
-                token = sample(q, rng)
+            token, q = self._choose(logits, config, rng)
             drafted.append(token)
             q_rows.append(q)
             feed = [token]
         return drafted, q_rows, calls
+
+    def _predraft(
+        self, last_draft: int, config: DecodeConfig, rng: np.random.Generator
+    ) -> tuple[list[int], list[np.ndarray | None], float]:
+        """Proactive drafting while the round is in flight: from the round's last draft (not in
+        the draft's cache yet), up to K tokens, stopping at the first step that ends after the
+        verdict arrived or on a stop token. The first is the draft's guess for the bonus token."""
+        t0 = self._clock()
+        tokens: list[int] = []
+        q_rows: list[np.ndarray | None] = []
+        feed = [last_draft]
+        while len(tokens) < config.k and not self.verifier.arrived():
+            token, q = self._choose(self.draft.forward(feed), config, rng)
+            tokens.append(token)
+            q_rows.append(q)
+            if token in config.stop_tokens:
+                break
+            feed = [token]
+        return tokens, q_rows, self._clock() - t0
+
+    def _choose(
+        self, logits: np.ndarray, config: DecodeConfig, rng: np.random.Generator
+    ) -> tuple[int, np.ndarray | None]:
+        """Greedy: the argmax. Sampled: a draw from q (top-n, as the verifier will see it)."""
+        if config.greedy:
+            return int(np.argmax(logits)), None
+        q = softmax(logits, config.temperature)
+        if config.top_n is not None:
+            q = top_n(q, config.top_n)
+        q = self.verifier.representable(q)
+        return sample(q, rng), q
+
+
+def _continues(drafted: list[int], remaining: int, config: DecodeConfig) -> bool:
+    """Whether a fully accepted round leaves work for a next one (pre-drafting is worth it)."""
+    return (
+        bool(drafted)
+        and remaining > len(drafted) + 1
+        and not config.stop_tokens.intersection(drafted)
+    )
 
 
 def _record(
     drafted: list[int], emitted: list[int], verdict: Verdict, calls: int, t_round: float,
     t_drafted: float, t_end: float,
 ) -> RoundRecord:  # fmt: skip
-    """The round's times: draft, wire (net_s), the target's call (verify_s), and the rest."""
+    """The round's times: draft, wire (net_s), the target's call (verify_s), the verdict's wait
+    for a pre-draft step in progress (late_s), and the rest."""
     draft_s, total_s = t_drafted - t_round, t_end - t_round
     return RoundRecord(
         drafted=drafted, accepted=verdict.accepted, emitted=emitted,
         target_argmax=verdict.target_argmax, draft_calls=calls, draft_s=draft_s,
-        net_s=verdict.net_s, verify_s=verdict.verify_s,
-        other_s=total_s - draft_s - verdict.net_s - verdict.verify_s, total_s=total_s,
+        net_s=verdict.net_s, verify_s=verdict.verify_s, late_s=verdict.late_s,
+        other_s=total_s - draft_s - verdict.net_s - verdict.verify_s - verdict.late_s,
+        total_s=total_s,
         server_queue_s=verdict.server_queue_s, server_s=verdict.server_s,
         batch_size=verdict.batch_size, batch_tokens=verdict.batch_tokens,
         bytes_up=verdict.bytes_up, bytes_down=verdict.bytes_down,

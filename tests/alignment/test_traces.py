@@ -193,8 +193,11 @@ def test_summarize_cell_agrees_with_the_walks():
         assert cell.fixed_k[k - 1].tokens_per_round == pytest.approx(walk.tokens_per_round)
         assert cell.fixed_k[k - 1].rounds == walk.rounds
         assert 1.0 <= cell.fixed_k[k - 1].tokens_per_round <= k + 1
+        assert cell.fixed_k[k - 1].reuse_per_round == pytest.approx(walk.reuse_rate)
+    assert cell.fixed_k[0].reuse_per_round > 0  # the proactive reuse rate is recorded
     walk = total(threshold_walk(t.match, t.confidence, 8, 0.3) for t in traces)
     assert cell.threshold[2].tau == 0.3
+    assert cell.threshold[2].reuse_per_round is None  # proactive drafting is fixed K only
     assert cell.threshold[2].drafted_per_round == pytest.approx(walk.drafted_per_round)
     all_match = np.concatenate([t.match for t in traces])
     assert cell.acceptance_rate == pytest.approx(all_match.mean())
@@ -221,6 +224,7 @@ def test_summarize_sampled_cell_has_intervals_around_the_expectation():
         assert low <= stats.tokens_per_round <= high
         assert 1.0 <= stats.tokens_per_round <= stats.k_max + 1
         assert stats.expected_tokens_per_start is not None
+        assert stats.reuse_per_round is None  # from greedy matches only
     assert cell.acceptance_rate == pytest.approx(np.concatenate([t.beta for t in traces]).mean())
 
 

@@ -63,6 +63,19 @@ def test_walk_counts_add_across_prompts():
     assert total([a, b]).tokens_per_round == pytest.approx(9 / 6)
 
 
+def test_reuse_counts_full_rounds_whose_bonus_the_draft_guessed():
+    # n=10, K=2, matches 1 1 1 0 1 1 0 1 1 1. s=0: D=2, A=2, the match at s+2=2 is 1 -> reuse;
+    # s=3: A=0. s=4: A=2, the match at 6 is 0 -> full, no reuse. s=7: D=min(2, 10-7-1)=2, A=2,
+    # the match at 9 is 1 -> reuse. 4 rounds, 3 full, 2 reused.
+    w = greedy_walk(np.array([1, 1, 1, 0, 1, 1, 0, 1, 1, 1], bool), 2)
+    assert counts(w) == (4, 8, 6, 10)
+    assert (w.full, w.reuse) == (3, 2)
+    assert w.reuse_rate == pytest.approx(0.5)
+    assert total([w, w]).reuse == 4
+    # a round that drafts nothing (K = 0: the target alone) has nothing to reuse
+    assert greedy_walk(np.ones(5, bool), 0).reuse == 0
+
+
 def test_fixed_draft_lengths_cut():
     assert fixed_draft_lengths(5, 3).tolist() == [3, 3, 2, 1, 0]
 

@@ -1,4 +1,4 @@
-"""Cell matching and the per-kind rules, on hand-built profiles (tests/builders.py.py)."""
+"""Cell matching and the per-kind rules, on hand-built profiles (tests/builders.py)."""
 
 from __future__ import annotations
 

@@ -28,10 +28,12 @@ def terms(**overrides) -> DeviceTerms:
 
 
 def random_space(seed: int, drafts: int = 2, quants: int = 2, ks: int = 4, taus: int = 2,
-                 device: str = "edge", target_alone: bool = False) -> Space:  # fmt: skip
+                 device: str = "edge", target_alone: bool = False,
+                 proactive: bool = False) -> Space:  # fmt: skip
     """Random speculative rows (draft x quant x policy, thresholds at K max), some re-reading
     their verified batch as llama.cpp does; with `target_alone`, the two rows without
-    speculation too (the target alone on the server and on the device)."""
+    speculation too (the target alone on the server and on the device); `proactive` adds each
+    fixed-K row once more, drafting proactively (reuse = a^(K + 1) for the i.i.d. match rate a)."""
     rng = np.random.default_rng(seed)
     rows = []
     for d in range(drafts):
@@ -47,13 +49,18 @@ def random_space(seed: int, drafts: int = 2, quants: int = 2, ks: int = 4, taus:
                     drafted = k if tau is None else k * (1 - tau * rng.uniform(0.3, 0.9))
                     tokens = (1 - a ** (drafted + 1)) / (1 - a)
                     reread = rng.choice([0.0, step * (1 + drafted) / 2])
-                    rows.append((f"d{d}", f"q{q}", policy, SPECULATIVE, drafted, tokens, step,
-                                 power, reread, 1.0, 1.0, rng.uniform(0, 1)))  # fmt: skip
-    if target_alone:  # drafted, tokens, step, power, reread, network, edge, extra
+                    extra = rng.uniform(0, 1)
+                    overlaps = ["none", "proactive"] if proactive and tau is None else ["none"]
+                    for o in overlaps:
+                        rows.append((f"d{d}", f"q{q}", policy, SPECULATIVE, drafted, tokens, step,
+                                     power, reread, 1.0, 1.0, extra, o,
+                                     a ** (k + 1) if o == "proactive" else 0.0))  # fmt: skip
+    if target_alone:  # drafted, tokens, step, power, reread, network, edge, extra, overlap, reuse
         rows.append(("tgt", "q0", Policy.none(), TARGET_ON_SERVER, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0,
-                     0.0, 0.0))  # fmt: skip
+                     0.0, 0.0, "none", 0.0))  # fmt: skip
         rows.append(("tgt", "q1", Policy.none(), TARGET_ON_DEVICE, 0.0, 1.0,
-                     rng.uniform(0.05, 0.2), rng.uniform(5, 40), 0.0, 0.0, 1.0, 1.0))  # fmt: skip
+                     rng.uniform(0.05, 0.2), rng.uniform(5, 40), 0.0, 0.0, 1.0, 1.0, "none",
+                     0.0))  # fmt: skip
     n = len(rows)
     col = list(zip(*rows, strict=True))
     drafted = np.array(col[4], float)
@@ -70,6 +77,11 @@ def random_space(seed: int, drafts: int = 2, quants: int = 2, ks: int = 4, taus:
             step_s=np.array(col[6], float), draft_w=np.array(col[7], float), verify_s=verify_s,
             verify_j=150.0 * verify_s, ingest_s=np.array(col[8], float),
             network=np.array(col[9], float), edge=np.array(col[10], float),
+            predraft_max=np.array(
+                [p.k_max if o == "proactive" else 0.0 for p, o in zip(col[2], col[12], strict=True)],
+                float,
+            ),
+            reuse=np.array(col[13], float),
         ),
-        terms=terms(),
+        terms=terms(), overlap=object_array(col[12]),
     )  # fmt: skip

@@ -83,6 +83,26 @@ def test_snapper_maps_missing_combinations_to_the_nearest_row():
     )
 
 
+def test_overlap_is_one_more_dimension_of_the_search():
+    """A proactive row is reached by its own suggestion; a proactive threshold policy, which
+    does not exist, snaps to the synchronous one; the single-objective search finds the exact
+    best among both."""
+    space = random_space(6, 1, 2, 4, 1, proactive=True)  # 2 x (4 + 1 + 4) = 18 configurations
+    snap = _Snapper(space)
+    i = snap("d0", "q0", Policy.fixed(3), "proactive")
+    assert (space.policy[i].k_max, space.overlap[i]) == (3, "proactive")
+    assert space.label(i) == "d0 q0 K=3 proactive"
+    j = snap("d0", "q0", Policy.threshold(4, 0.2), "proactive")
+    assert space.overlap[j] == "none" and space.policy[j] == Policy.threshold(4, 0.2)
+    exact = enumerate_device(space, Limits(), WEIGHTS)
+    found = search_device(space, Limits(), WEIGHTS, trials=60, storage="memory",
+                          objective="goodput")  # fmt: skip
+    assert found.index(found.picks["goodput"]) == exact.index(exact.picks["goodput"])
+    assert "proactive" in set(space.overlap[found.rows]) and "none" in set(
+        space.overlap[found.rows]
+    )
+
+
 def test_journal_storage_in_an_unwritable_place_is_one_line(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -56,8 +56,8 @@ def test_recommend_writes_yaml_and_json_with_ready_settings(results, tmp_path):
     assert report == json.loads((results / "recommendations.json").read_text())
     assert report["schema_version"] == 2
     device = report["devices"][0]
-    # 3 cells x (8 fixed K + 2 thresholds) + the target alone on the server
-    assert device["device"] == "edge-a" and device["space_size"] == 3 * (8 + 2) + 1
+    # 3 cells x (8 fixed K + 2 thresholds + 8 fixed K drafting proactively) + the target alone
+    assert device["device"] == "edge-a" and device["space_size"] == 3 * (8 + 2 + 8) + 1
     assert set(device["picks"]) == {"goodput", "cost", "energy", "balanced"}
     pick = device["picks"]["goodput"]
     assert pick["runs"] == "speculative decoding" and pick["summary"].startswith("Speculate")
@@ -79,6 +79,26 @@ def test_recommend_writes_yaml_and_json_with_ready_settings(results, tmp_path):
     assert device["baselines"][0]["name"] == "tgt Q4_K_M alone on the server (no speculation)"
     assert pick["predicted"]["energy_source"].startswith("estimated")
     assert 1 <= device["pareto_front_size"] <= device["feasible"] == device["space_size"]
+    verdict = device["proactive_drafting"]
+    gain = verdict["best_proactive_goodput_tok_s"] / verdict["best_synchronous_goodput_tok_s"]
+    assert verdict["gain"] == pytest.approx(gain - 1) and verdict["pays"] == (gain > 1)
+    assert verdict["best_proactive"].endswith(" proactive")
+    assert list(verdict["gain_by_k"]) == [f"K={k}" for k in range(1, 9)]
+    assert "proactive drafting pays" in done.stdout or "does not pay" in done.stdout
+    assert pick["overlap"] in ("none", "proactive")
+    if pick["overlap"] == "proactive":
+        assert pick["predicted"]["wasted_draft_j_per_token"] > 0
+
+
+def test_a_scenario_without_proactive_drafting_searches_synchronous_rounds(results, tmp_path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("default_edge: {overlaps: [none]}\n")
+    done = run_cli("recommend", "--results", str(results), "--scenario", str(scenario),
+                   cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    device = json.loads((results / "recommendations.json").read_text())["devices"][0]
+    assert device["space_size"] == 3 * (8 + 2) + 1 and device["proactive_drafting"] is None
+    assert "proactive drafting" not in done.stdout
 
 
 def test_recommend_json_goes_to_stdout(results, tmp_path):

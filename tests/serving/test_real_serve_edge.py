@@ -59,13 +59,13 @@ def stop(proc: subprocess.Popen) -> str:
         return proc.communicate()[0]
 
 
-@pytest.fixture(scope="module")
-def greedy_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("serve")
+def serve_and_edge(tmp: Path, *edge_args: str) -> tuple[dict, dict, str, str]:
+    """A server for two sessions and one edge run of two prompts against it: (e2e profile,
+    serving profile, the edge's stderr, the server's log)."""
     proc, address = start_server(tmp, "--stop-after-sessions", "2")
     try:
-        result = edge(address, tmp / "e2e.json", "--k", "4", "--n-prompts", "2",
-                      "--max-new-tokens", str(NEW_TOKENS))  # fmt: skip
+        result = edge(address, tmp / "e2e.json", "--n-prompts", "2", "--max-new-tokens",
+                      str(NEW_TOKENS), *edge_args)  # fmt: skip
     finally:
         server_log = stop(proc)
     assert result.returncode == 0, result.stderr + server_log
@@ -73,20 +73,31 @@ def greedy_run(tmp_path_factory):
         (tmp / "serving.json").read_text()), result.stderr, server_log  # fmt: skip
 
 
-def test_greedy_output_is_the_targets_own_greedy_output(greedy_run, demo_target_path):
-    """Both processes real; the reference is the target decoding alone, token by token."""
+@pytest.fixture(scope="module")
+def greedy_run(tmp_path_factory):
+    return serve_and_edge(tmp_path_factory.mktemp("serve"), "--k", "4")
+
+
+@pytest.fixture(scope="module")
+def greedy_reference(demo_target_path):
+    """check(e2e) -> near-tie flips: each prompt's output must equal the target's own greedy
+    decoding, but for a divergence at a near-tie. The references are decoded once per prompt
+    (one thread: robust when other jobs share the CPU) and shared by the tests."""
     from configspec.runners.llama_cpp import LlamaCppRunner
     from configspec.speculative.decoder import target_only
 
-    e2e, _, _, _ = greedy_run
-    flips = 0
-    with LlamaCppRunner(demo_target_path, threads=2, n_ctx=1024) as target:
-        stops = target.stop_tokens()
+    target = LlamaCppRunner(demo_target_path, threads=1, n_ctx=1024)
+    references: dict[str, list[int]] = {}
+
+    def check(e2e: dict) -> int:
+        flips = 0
         for run in e2e["prompts"]:
             prompt = _prompt_tokens(target, run["id"])
             assert len(prompt) == run["prompt_tokens"]
-            out = run["output_ids"]
-            reference = target_only(target, prompt, NEW_TOKENS, stop_tokens=stops)
+            if run["id"] not in references:
+                references[run["id"]] = target_only(target, prompt, NEW_TOKENS,
+                                                    stop_tokens=target.stop_tokens())  # fmt: skip
+            out, reference = run["output_ids"], references[run["id"]]
             if out == reference:
                 continue
             i = next(i for i, (a, b) in enumerate(zip(out, reference, strict=False)) if a != b)
@@ -95,7 +106,45 @@ def test_greedy_output_is_the_targets_own_greedy_output(greedy_run, demo_target_
             gap = float(logits[reference[i]] - logits[out[i]])
             assert gap <= NEAR_TIE_LOGITS, f"{run['id']}: diverged at {i} with a logit gap {gap}"
             flips += 1
+        return flips
+
+    yield check
+    target.close()
+
+
+def test_greedy_output_is_the_targets_own_greedy_output(greedy_run, greedy_reference):
+    """Both processes real; the reference is the target decoding alone, token by token."""
+    e2e, _, _, _ = greedy_run
+    flips = greedy_reference(e2e)
     print(f"greedy: {len(e2e['prompts'])} prompts, {flips} near-tie argmax flip(s)")
+
+
+@pytest.fixture(scope="module")
+def proactive_run(tmp_path_factory):
+    e2e, _, stderr, _ = serve_and_edge(
+        tmp_path_factory.mktemp("serve-proactive"), "--k", "2", "--overlap", "proactive",
+        "--drafting-profile", str(ROOT / "results/baselines/demo-drafting.json"),
+    )  # fmt: skip
+    return e2e, stderr
+
+
+def test_proactive_drafting_is_lossless_and_takes_both_paths(proactive_run, greedy_reference):
+    """The real draft pre-drafts while the real server verifies: some rounds reuse the
+    pre-drafts (every draft accepted, the bonus guessed), others discard them; the output is
+    still the target's own greedy output."""
+    e2e, stderr = proactive_run
+    flips = greedy_reference(e2e)
+    rounds = [r for p in e2e["prompts"] for r in p["rounds"]]
+    hits = [r for r in rounds if r["reuse_hit"]]
+    assert hits and any(r["wasted"] for r in rounds)
+    assert all(r["accepted"] == r["drafted"] == 2 for r in hits)
+    assert e2e["overlap"]["reuse_hits"] == len(hits)
+    assert e2e["overlap"]["carried_tokens"] == sum(r["carried"] for r in rounds) > 0
+    energy = e2e["draft_energy"]
+    assert energy["power_source"].startswith(("measured:", "estimated:"))
+    assert 0 < energy["wasted_draft_j_per_token"] < energy["draft_j_per_token"]
+    assert "proactive drafting:" in stderr and "drafting energy:" in stderr
+    print(f"proactive: {len(hits)} of {len(rounds)} rounds reused, {flips} near-tie flip(s)")
 
 
 def _prompt_tokens(runner, prompt_id: str) -> list[int]:
