@@ -288,6 +288,15 @@ def serve(
     port_file: Path = typer.Option(None, help="Write the port listened on to this file."),
     device: str = typer.Option(None, help="Device name (default: hostname)."),
     out: Path = typer.Option(None, help="Serving profile (default results/<device>/serving-*)."),
+    engine: str = typer.Option(
+        "llama_cpp", help="llama_cpp, or vllm (prompt logprobs; docs/vllm.md)."
+    ),
+    vllm_url: str = typer.Option(None, help="vllm: a running vLLM server (default: start one)."),
+    vllm_python: str = typer.Option(None, help="vllm: Python that has vLLM (default: this one)."),
+    vllm_top_logprobs: int = typer.Option(20, min=1, help="vllm: top-N logprobs per position."),
+    vllm_enforce_eager: bool = typer.Option(
+        False, help="vllm: skip torch.compile (starts ~3x sooner, runs ~2.5x slower)."
+    ),
 ) -> None:
     """Verification server: host the target, verify edge drafts over gRPC, batch across sessions."""
     from configspec.serving.server import ServeOptions, run_server
@@ -298,7 +307,9 @@ def serve(
         batch_window_ms=batch_window_ms, prefill_chunk=prefill_chunk,
         idle_timeout_s=idle_timeout_s, duration_s=duration_s,
         stop_after_sessions=stop_after_sessions, metrics_port=metrics_port,
-        log_every_s=log_every_s, port_file=port_file, device=device, out=out,
+        log_every_s=log_every_s, port_file=port_file, device=device, out=out, engine=engine,
+        vllm_url=vllm_url, vllm_python=vllm_python, vllm_top_logprobs=vllm_top_logprobs,
+        vllm_enforce_eager=vllm_enforce_eager,
     ))  # fmt: skip
 
 

@@ -1,0 +1,102 @@
+"""The target of `configspec serve --engine vllm`: a VllmRunner on a vLLM server that configspec
+starts (loopback, stopped by pid) or that already runs (--vllm-url), checked against the
+registry's target before any session is served.
+
+Checks, each a one-line error: vLLM installed (when configspec starts it), the server reachable,
+its tokenizer the registry target's (the same fingerprint as the edge checks: tokenizer_fingerprint)
+and its vocabulary within llama.cpp's padding allowance, and the top-N logprobs asked within the
+server's --max-logprobs (a first request, which also takes vLLM's slow first call out of the
+measurements).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from configspec.alignment.tokenizers import MAX_VOCAB_DIFFERENCE, tokenizer_fingerprint
+from configspec.errors import ConfigspecError
+from configspec.registry.schema import ModelEntry
+from configspec.vllm_backend.client import VllmClient
+from configspec.vllm_backend.launch import VllmLaunch, VllmServer
+from configspec.vllm_backend.prepare import folder_vocab_size, vllm_model_folder
+from configspec.vllm_backend.runner import VllmRunner
+
+
+@dataclass(frozen=True)
+class VllmTargetOptions:
+    url: str | None = None  # a running vLLM server; None: start one
+    python: str | None = None  # the interpreter with vLLM (when starting one)
+    threads: int = 2
+    n_ctx: int = 2048  # --max-model-len when starting one
+    max_sessions: int = 8
+    top_n: int = 20
+    enforce_eager: bool = False
+    log_file: Path | None = None
+
+
+@dataclass
+class VllmTarget:
+    runner: VllmRunner
+    fingerprint: str
+    server: VllmServer | None = None  # the process configspec started, if it did
+    start_s: float | None = None  # its launch-to-ready time
+
+    def close(self) -> None:
+        self.runner.close()
+        if self.server is not None:
+            self.server.stop()
+
+
+def open_vllm_target(model: ModelEntry, reference_path: Path, options: VllmTargetOptions,
+                     log=None) -> VllmTarget:  # fmt: skip
+    """A checked VllmRunner for the registry's `model` (whose own file is `reference_path`)."""
+    reference_fingerprint, reference_vocab = _reference_tokenizer(reference_path)
+    server = None
+    if options.url:
+        client = VllmClient(options.url)
+    else:
+        folder = vllm_model_folder(model, log=log)
+        server = VllmServer(VllmLaunch(
+            folder=folder, python=options.python, threads=options.threads,
+            max_model_len=options.n_ctx, max_num_seqs=options.max_sessions,
+            max_logprobs=max(20, options.top_n), enforce_eager=options.enforce_eager,
+            log_file=options.log_file,
+        ), log=log)  # fmt: skip
+        client = server.start()
+    try:
+        served = client.model()
+        n_vocab = folder_vocab_size(Path(served.get("root") or "")) or reference_vocab
+        runner = VllmRunner(client, served["id"], n_vocab, int(served.get("max_model_len", 0)),
+                            options.top_n, f"vLLM {client.version()}")  # fmt: skip
+        fingerprint = check_same_model(runner, model.name, reference_fingerprint,
+                                       reference_vocab, client.url)  # fmt: skip
+        runner.forward([0, 1], all_logits=True)  # the logprobs limit, and vLLM's slow first call
+        runner.reset()
+    except BaseException:
+        if server is not None:
+            server.stop()
+        raise
+    return VllmTarget(runner, fingerprint, server, server.start_s if server else None)
+
+
+def _reference_tokenizer(path: Path) -> tuple[str, int]:
+    from configspec.runners import open_runner
+
+    with open_runner("llama_cpp", path, threads=1, n_ctx=256) as reference:
+        return tokenizer_fingerprint(reference), reference.n_vocab
+
+
+def check_same_model(runner: VllmRunner, name: str, fingerprint: str, n_vocab: int,
+                     url: str) -> str:  # fmt: skip
+    """The served model's fingerprint, or a one-line error when it is not the registry's."""
+    if abs(runner.n_vocab - n_vocab) > MAX_VOCAB_DIFFERENCE:
+        raise ConfigspecError(f"vLLM at {url} serves a model with a vocabulary of "
+                              f"{runner.n_vocab} tokens, the registry's {name} has {n_vocab}: "
+                              "not the same model; serve the registry's target")  # fmt: skip
+    served = tokenizer_fingerprint(runner)
+    if served != fingerprint:
+        raise ConfigspecError(f"vLLM at {url} tokenizes differently from the registry's {name} "
+                              f"(fingerprints {served} vs {fingerprint}): not the same model; "
+                              "serve the registry's target")  # fmt: skip
+    return served
