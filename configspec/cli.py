@@ -313,6 +313,42 @@ def serve(
     ))  # fmt: skip
 
 
+@app.command("baseline-serve")
+def baseline_serve(
+    models: Path = ModelsOpt,
+    model: str = typer.Option(None, "--model", help="Target to serve (default: the first)."),
+    quant: str = typer.Option(None, help="Its quantization (default: the source file's)."),
+    prompts: Path = typer.Option(None, help="Prompt file, .jsonl or .csv (default: built-in)."),
+    n_prompts: int = typer.Option(4, min=1, help="Requests: this many prompts, spread over kinds."),
+    sessions: int = typer.Option(1, min=1, max=256, help="Concurrent closed-loop sessions."),
+    max_new_tokens: int = typer.Option(64, min=1, help="Tokens to generate per request."),
+    lengths_from: Path = typer.Option(
+        None, help="An e2e profile: replay its prompts with their generated lengths."
+    ),
+    ignore_eos: bool = typer.Option(False, help="Always generate --max-new-tokens."),
+    threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads for vLLM."),
+    ctx: int = typer.Option(2048, min=64, help="Context (tokens) per session (--max-model-len)."),
+    vllm_url: str = typer.Option(None, help="A running vLLM server (default: start one)."),
+    vllm_python: str = typer.Option(None, help="Python that has vLLM (default: this one)."),
+    vllm_enforce_eager: bool = typer.Option(
+        False, help="Skip torch.compile (starts ~3x sooner, runs ~2.5x slower)."
+    ),
+    poll_s: float = typer.Option(0.25, min=0.05, help="Sample vLLM's running gauge this often."),
+    device: str = typer.Option(None, help="Device name (default: hostname)."),
+    out: Path = typer.Option(None, help="Baseline profile (default results/<device>/baseline-*)."),
+) -> None:
+    """Server-only baseline: the target served alone by vLLM to N closed-loop sessions."""
+    from configspec.vllm_backend.baseline import BaselineOptions, run_baseline
+
+    run_baseline(BaselineOptions(
+        models=models, target=model, quant=quant, prompts=prompts, n_prompts=n_prompts,
+        sessions=sessions, max_new_tokens=max_new_tokens, lengths_from=lengths_from,
+        ignore_eos=ignore_eos, threads=threads, n_ctx=ctx, vllm_url=vllm_url,
+        vllm_python=vllm_python, enforce_eager=vllm_enforce_eager, poll_s=poll_s, device=device,
+        out=out,
+    ))  # fmt: skip
+
+
 @app.command()
 def edge(
     models: Path = ModelsOpt,

@@ -212,36 +212,46 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load_target(options: ServeOptions):
-    """(runner, TargetInfo, quant, path, close) for the registry's target; `close` frees the
-    runner and stops a vLLM server configspec started."""
-    from configspec.alignment.tokenizers import tokenizer_fingerprint
+def registry_target(models: Path, name: str | None, quant: str | None):
+    """(model entry, quant, file) of the target to serve: `name`, else the registry's first."""
     from configspec.registry import load_registry
-    from configspec.runners import open_runner
-    from configspec.sources.cache import file_sha256
     from configspec.sources.resolve import model_file
 
-    if options.engine not in ENGINES:
-        raise ConfigspecError(f"--engine is one of {', '.join(ENGINES)}, not {options.engine!r}")
-    registry = load_registry(options.models)
-    if options.target:
+    registry = load_registry(models)
+    if name:
         try:
-            model = registry.get(options.target)
+            model = registry.get(name)
         except KeyError as exc:
             raise ConfigspecError(str(exc.args[0])) from exc
     elif registry.targets:
         model = registry.targets[0]
     else:
-        raise ConfigspecError(f"{options.models} has no target model to serve")
+        raise ConfigspecError(f"{models} has no target model to serve")
     if model.backend != "llama_cpp":
         raise ConfigspecError(f"{model.name}: serving with the {model.backend} backend is not "
                               "built yet; register a llama_cpp (GGUF) target")  # fmt: skip
-    quant = (options.quant or model.quant).upper()
-    path = model_file(model, quant)
-    if options.engine == "vllm":
-        from configspec.vllm_backend.target import VllmTargetOptions, open_vllm_target
+    quant = (quant or model.quant).upper()
+    return model, quant, model_file(model, quant)
 
-        target = open_vllm_target(model, path, VllmTargetOptions(
+
+def load_target(options: ServeOptions):
+    """(runner, TargetInfo, quant, path, close) for the registry's target; `close` frees the
+    runner and stops a vLLM server configspec started."""
+    from configspec.alignment.tokenizers import tokenizer_fingerprint
+    from configspec.runners import open_runner
+    from configspec.sources.cache import file_sha256
+
+    if options.engine not in ENGINES:
+        raise ConfigspecError(f"--engine is one of {', '.join(ENGINES)}, not {options.engine!r}")
+    model, quant, path = registry_target(options.models, options.target, options.quant)
+    if options.engine == "vllm":
+        from configspec.vllm_backend.target import (
+            VllmTargetOptions,
+            open_vllm_target,
+            reference_tokenizer,
+        )
+
+        target = open_vllm_target(model, reference_tokenizer(path)[0], VllmTargetOptions(
             url=options.vllm_url, python=options.vllm_python, threads=options.threads,
             n_ctx=options.n_ctx_per_session, max_sessions=options.max_sessions,
             top_n=options.vllm_top_logprobs, enforce_eager=options.vllm_enforce_eager,

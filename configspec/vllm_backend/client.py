@@ -126,6 +126,8 @@ class VllmClient:
 
     def stream_completion(self, body: dict) -> Iterator[dict]:
         """POST /v1/completions with stream=True; yields each server-sent event's JSON."""
+        self.requests += 1
+        self.prompt_tokens += len(body.get("prompt") or [])
         with self._open("/v1/completions", {**body, "stream": True}) as response:
             for raw in response:
                 line = raw.decode().strip()

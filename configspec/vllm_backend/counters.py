@@ -11,6 +11,7 @@ from configspec.errors import ConfigspecError
 from configspec.vllm_backend.client import VllmClient
 
 COUNTERS = {"requests": "vllm:request_success_total", "prompt_tokens": "vllm:prompt_tokens_total"}
+OTHERS = {"generation_tokens": "vllm:generation_tokens_total"}
 
 
 def snapshot(client: VllmClient) -> dict[str, float]:
@@ -20,7 +21,7 @@ def snapshot(client: VllmClient) -> dict[str, float]:
     except ConfigspecError:
         metrics = {}
     return {
-        **{f"vllm_{k}": metrics.get(name, float("nan")) for k, name in COUNTERS.items()},
+        **{f"vllm_{k}": metrics.get(name, float("nan")) for k, name in {**COUNTERS, **OTHERS}.items()},
         "sent_requests": float(client.requests), "sent_prompt_tokens": float(client.prompt_tokens),
     }  # fmt: skip
 

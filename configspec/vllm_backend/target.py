@@ -48,10 +48,28 @@ class VllmTarget:
             self.server.stop()
 
 
-def open_vllm_target(model: ModelEntry, reference_path: Path, options: VllmTargetOptions,
+@dataclass(frozen=True)
+class Reference:
+    """The registry target's own tokenizer, read from its GGUF with llama.cpp."""
+
+    fingerprint: str
+    n_vocab: int
+
+
+def reference_tokenizer(path: Path, prompts_to_tokenize: list | None = None):
+    """(Reference, token ids of each prompt's chat rendering) from the target's GGUF: the same
+    template and tokenizer the edge uses, so a baseline sends the edge's exact prompts."""
+    from configspec.runners import open_runner
+
+    with open_runner("llama_cpp", path, threads=1, n_ctx=256) as runner:
+        ids = [runner.tokenize(runner.chat_prompt([m.model_dump() for m in p.messages]))
+               for p in prompts_to_tokenize or []]  # fmt: skip
+        return Reference(tokenizer_fingerprint(runner), runner.n_vocab), ids
+
+
+def open_vllm_target(model: ModelEntry, reference: Reference, options: VllmTargetOptions,
                      log=None) -> VllmTarget:  # fmt: skip
-    """A checked VllmRunner for the registry's `model` (whose own file is `reference_path`)."""
-    reference_fingerprint, reference_vocab = _reference_tokenizer(reference_path)
+    """A checked VllmRunner for the registry's `model`."""
     server = None
     if options.url:
         client = VllmClient(options.url)
@@ -66,11 +84,11 @@ def open_vllm_target(model: ModelEntry, reference_path: Path, options: VllmTarge
         client = server.start()
     try:
         served = client.model()
-        n_vocab = folder_vocab_size(Path(served.get("root") or "")) or reference_vocab
+        n_vocab = folder_vocab_size(Path(served.get("root") or "")) or reference.n_vocab
         runner = VllmRunner(client, served["id"], n_vocab, int(served.get("max_model_len", 0)),
                             options.top_n, f"vLLM {client.version()}")  # fmt: skip
-        fingerprint = check_same_model(runner, model.name, reference_fingerprint,
-                                       reference_vocab, client.url)  # fmt: skip
+        fingerprint = check_same_model(runner, model.name, reference.fingerprint,
+                                       reference.n_vocab, client.url)  # fmt: skip
         runner.forward([0, 1], all_logits=True)  # the logprobs limit, and vLLM's slow first call
         runner.reset()
     except BaseException:
@@ -78,13 +96,6 @@ def open_vllm_target(model: ModelEntry, reference_path: Path, options: VllmTarge
             server.stop()
         raise
     return VllmTarget(runner, fingerprint, server, server.start_s if server else None)
-
-
-def _reference_tokenizer(path: Path) -> tuple[str, int]:
-    from configspec.runners import open_runner
-
-    with open_runner("llama_cpp", path, threads=1, n_ctx=256) as reference:
-        return tokenizer_fingerprint(reference), reference.n_vocab
 
 
 def check_same_model(runner: VllmRunner, name: str, fingerprint: str, n_vocab: int,
