@@ -11,6 +11,7 @@ measurements).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from configspec.errors import ConfigspecError
 from configspec.registry.schema import ModelEntry
 from configspec.vllm_backend.client import VllmClient
 from configspec.vllm_backend.launch import VllmLaunch, VllmServer
-from configspec.vllm_backend.prepare import folder_vocab_size, vllm_model_folder
+from configspec.vllm_backend.prepare import STAMP, folder_vocab_size, vllm_model_folder
 from configspec.vllm_backend.runner import VllmRunner
 
 
@@ -54,17 +55,19 @@ class Reference:
 
     fingerprint: str
     n_vocab: int
+    file_sha256: str = ""
 
 
 def reference_tokenizer(path: Path, prompts_to_tokenize: list | None = None):
     """(Reference, token ids of each prompt's chat rendering) from the target's GGUF: the same
     template and tokenizer the edge uses, so a baseline sends the edge's exact prompts."""
     from configspec.runners import open_runner
+    from configspec.sources.cache import file_sha256
 
     with open_runner("llama_cpp", path, threads=1, n_ctx=256) as runner:
         ids = [runner.tokenize(runner.chat_prompt([m.model_dump() for m in p.messages]))
                for p in prompts_to_tokenize or []]  # fmt: skip
-        return Reference(tokenizer_fingerprint(runner), runner.n_vocab), ids
+        return Reference(tokenizer_fingerprint(runner), runner.n_vocab, file_sha256(path)), ids
 
 
 def open_vllm_target(model: ModelEntry, reference: Reference, options: VllmTargetOptions,
@@ -84,6 +87,7 @@ def open_vllm_target(model: ModelEntry, reference: Reference, options: VllmTarge
         client = server.start()
     try:
         served = client.model()
+        check_same_source(Path(served.get("root") or ""), model.name, reference, client.url)
         n_vocab = folder_vocab_size(Path(served.get("root") or "")) or reference.n_vocab
         runner = VllmRunner(client, served["id"], n_vocab, int(served.get("max_model_len", 0)),
                             options.top_n, f"vLLM {client.version()}")  # fmt: skip
@@ -96,6 +100,19 @@ def open_vllm_target(model: ModelEntry, reference: Reference, options: VllmTarge
             server.stop()
         raise
     return VllmTarget(runner, fingerprint, server, server.start_s if server else None)
+
+
+def check_same_source(folder: Path, name: str, reference: Reference, url: str) -> None:
+    """A folder configspec made names its source GGUF: it must be the registry's file (another
+    model of the same family tokenizes identically, so the fingerprint cannot tell them apart)."""
+    try:
+        made_from = json.loads((folder / STAMP).read_text()).get("source_sha256")
+    except (OSError, ValueError, AttributeError):
+        return  # not a folder configspec made (or not on this machine): the tokenizer decides
+    if reference.file_sha256 and made_from and made_from != reference.file_sha256:
+        raise ConfigspecError(f"vLLM at {url} serves {folder.name}, made from another file than "
+                              f"the registry's {name} (sha256 {made_from[:12]}... vs "
+                              f"{reference.file_sha256[:12]}...); serve the registry's target")  # fmt: skip
 
 
 def check_same_model(runner: VllmRunner, name: str, fingerprint: str, n_vocab: int,
