@@ -188,3 +188,11 @@ def test_an_unreachable_vllm_is_one_line(tmp_path):
     assert result.returncode == 2
     assert "no vLLM server answers at http://127.0.0.1:9" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_baseline_with_a_missing_e2e_profile_is_one_line(tmp_path):
+    result = cli("baseline-serve", "--lengths-from", str(tmp_path / "none.json"), "--vllm-url",
+                 "http://127.0.0.1:9", "--out", str(tmp_path / "b.json"))  # fmt: skip
+    assert result.returncode == 2
+    assert "none.json not found" in result.stdout
+    assert not (tmp_path / "b.json").exists()

@@ -145,3 +145,23 @@ def test_vllm_missing_names_the_extra(tmp_path):
 def test_a_url_that_is_not_http_is_refused():
     with pytest.raises(ConfigspecError, match="http://HOST:PORT"):
         VllmClient("127.0.0.1:8000")
+
+
+def test_a_folder_made_from_another_gguf_is_refused(tmp_path):
+    import json
+
+    from configspec.vllm_backend.prepare import STAMP
+    from configspec.vllm_backend.target import Reference, check_same_source
+
+    (tmp_path / STAMP).write_text(json.dumps({"source_sha256": "a" * 64}))
+    check_same_source(tmp_path, "t", Reference("f", V, "a" * 64), "u")  # its own source
+    check_same_source(tmp_path / "elsewhere", "t", Reference("f", V, "b" * 64), "u")  # unknown
+    with pytest.raises(ConfigspecError, match="made from another file than the registry's t"):
+        check_same_source(tmp_path, "t", Reference("f", V, "b" * 64), "u")
+
+
+def test_an_unknown_dtype_for_the_vllm_folder_is_refused():
+    from configspec.vllm_backend.prepare import vllm_model_folder
+
+    with pytest.raises(ConfigspecError, match="BF16, F16, F32"):
+        vllm_model_folder(None, dtype="Q4_K_M")  # refused before the model is looked at
