@@ -146,6 +146,9 @@ def verify_latency(
     out: Path = typer.Option(None, help="Output (default results/<device>/verification-*.json)."),
     power_w: float = typer.Option(None, help="Active power in W, if you know it (estimate)."),
     idle_power_w: float = typer.Option(None, help="Idle power in W with --power-w."),
+    engine: str = typer.Option("llama_cpp", help="llama_cpp, or vllm (re-prefill; docs/vllm.md)."),
+    vllm_url: str = typer.Option(None, help="vllm: a running vLLM server (default: start one)."),
+    vllm_python: str = typer.Option(None, help="vllm: Python that has vLLM (default: this one)."),
 ) -> None:
     """Time the target scoring K+1 tokens on a warm cache, per K, context and batch size."""
     from configspec.profiling.verification import VerifyLatencySettings
@@ -156,7 +159,8 @@ def verify_latency(
         ks=k_values, contexts=_ints(contexts, "--contexts", "128,512"),
         batch_sizes=_ints(batch_sizes, "--batch-sizes", "1,2,4,8"), repetitions=repetitions,
     )  # fmt: skip
-    run_verify(models, target, threads, settings, device, out, power_w, idle_power_w)
+    run_verify(models, target, threads, settings, device, out, power_w, idle_power_w, engine,
+               vllm_url, vllm_python)  # fmt: skip
 
 
 @app.command()

@@ -29,6 +29,8 @@ KV_LAYOUT = {
     "llama_cpp": "one KV stream per sequence (n_seq_max, kv_unified=false), context copied "
     "from sequence 0 (llama_memory_seq_cp)",
     "transformers": "DynamicCache rows of one batch, context repeated from row 0",
+    "vllm": "no cache kept between calls: each call re-prefills context + K + 1 tokens + 1 probe "
+    "(prompt logprobs, docs/vllm.md); sequences are concurrent requests vLLM batches",
 }
 
 
@@ -93,10 +95,29 @@ def print_verification(profile: VerificationProfile) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
+def _open_vllm(target: ModelEntry, path: Path, threads: int, settings: VerifyLatencySettings,
+               url: str | None, python: str | None):  # fmt: skip
+    """(runner, close) for the target on vLLM (docs/vllm.md); close() also stops a vLLM server
+    configspec started."""
+    from configspec.vllm_backend.target import (
+        VllmTargetOptions,
+        open_vllm_target,
+        reference_tokenizer,
+    )  # fmt: skip
+
+    vllm = open_vllm_target(target, reference_tokenizer(path)[0], VllmTargetOptions(
+        url=url, python=python, threads=threads, n_ctx=max(2048, settings.n_ctx + 1),
+        max_sessions=max(settings.batch_sizes),
+    ), log=lambda line: console.print(line, highlight=False))  # fmt: skip
+    vllm.runner.max_sequences = max(settings.batch_sizes)
+    return vllm.runner, vllm.close
+
+
 def verify_latency(
     models: Path, target_name: str | None, threads: int, settings: VerifyLatencySettings,
     device: str | None, out: Path | None, power_w: float | None = None,
-    idle_power_w: float | None = None,
+    idle_power_w: float | None = None, engine: str = "llama_cpp", vllm_url: str | None = None,
+    vllm_python: str | None = None,
 ) -> tuple[VerificationProfile, Path]:  # fmt: skip
     """Measure the target's verification latency here and write results/<device>/verification-*."""
     check_settings(settings)
@@ -106,11 +127,17 @@ def verify_latency(
         path = model_file(target, target.quant, progress_factory=factory)
     meter, _ = detect_meter(threads=threads, user_active_w=power_w, user_idle_w=idle_power_w)
     t0 = time.perf_counter()
-    with console.status(f"loading {target.name} {target.quant}"):
-        runner = open_runner(
-            target.backend, path, threads=threads, n_ctx=settings.n_ctx,
-            n_seq_max=max(settings.batch_sizes),
-        )  # fmt: skip
+    if engine == "vllm":
+        runner, close = _open_vllm(target, path, threads, settings, vllm_url, vllm_python)
+    elif engine == "llama_cpp":
+        with console.status(f"loading {target.name} {target.quant}"):
+            runner = open_runner(
+                target.backend, path, threads=threads, n_ctx=settings.n_ctx,
+                n_seq_max=max(settings.batch_sizes),
+            )  # fmt: skip
+        close = runner.close
+    else:
+        raise ConfigspecError(f"--engine is llama_cpp or vllm, not {engine!r}")
     load_s = time.perf_counter() - t0
     try:
         idle = meter.idle_power(2.0)
@@ -142,7 +169,7 @@ def verify_latency(
         except KeyboardInterrupt:
             exit_interrupted(len(profile.points), "measured point(s)", out, "nothing measured yet")
     finally:
-        runner.close()
+        close()
         meter.close()
     save_profile(profile, out)
     print_verification(profile)

@@ -165,3 +165,19 @@ def test_an_unknown_dtype_for_the_vllm_folder_is_refused():
 
     with pytest.raises(ConfigspecError, match="BF16, F16, F32"):
         vllm_model_folder(None, dtype="Q4_K_M")  # refused before the model is looked at
+
+
+def test_verify_latency_batches_are_concurrent_requests_from_a_shared_context(fake):
+    """share_prefix / forward_batch / rollback, as configspec verify-latency drives them."""
+    r = runner(fake)
+    r.forward([1, 2, 3])
+    r.share_prefix(3)
+    rows = r.forward_batch([[4, 5], [6, 7], [8, 9]], all_logits=True)
+    assert fake.requests == 4  # the prefill, then one request per sequence
+    for row, (a, b) in zip(rows, [(4, 5), (6, 7), (8, 9)], strict=True):
+        assert row.shape == (2, V)
+        assert int(np.argmax(row[1])) == int(np.argmax(TARGET((1, 2, 3, a, b))))
+    r.rollback(3)
+    assert [len(t) for t in r.sequences.values()] == [3, 3, 3]
+    with pytest.raises(ValueError, match="share_prefix"):
+        r.forward_batch([[1]])
