@@ -56,6 +56,9 @@ def models_prepare(
     models: Path = ModelsOpt,
     model: list[str] = typer.Option(None, "--model", help="Only these models (default: all)."),
     quants: list[str] = typer.Option(None, "--quants", help="Only these quantizations."),
+    vllm: bool = typer.Option(
+        False, "--vllm", help="Also make each target's transformers folder for vLLM (docs/vllm.md)."
+    ),
 ) -> None:
     """Assemble, download (hf sources) and quantize model files into the cache."""
     from configspec.registry import load_registry
@@ -64,6 +67,14 @@ def models_prepare(
     registry = load_registry(models)
     for line in prepare_models(registry, _split(model), _split(quants)):
         console.print(line)
+    if vllm:
+        from configspec.vllm_backend.prepare import vllm_model_folder
+
+        names = _split(model)
+        for target in registry.targets:
+            if not names or target.name in names:
+                folder = vllm_model_folder(target, log=console.print)
+                console.print(f"{target.name:<32} vLLM    {folder}")
 
 
 @app.command()
