@@ -98,7 +98,7 @@ def verify_part(args, runner, target_path: Path) -> None:
     contexts = [int(c) for c in args.contexts.split(",")]
     k = args.k
     llama = LlamaCppRunner(target_path, threads=args.threads, n_ctx=max(contexts) + k + 8)
-    tokens = list(np.random.default_rng(0).integers(1000, 20000, max(contexts) + k + 1))
+    tokens = [int(t) for t in np.random.default_rng(0).integers(1000, 20000, max(contexts) + k + 1)]
     rows = []
     for c in contexts:
         vllm_s, llama_s = [], []

@@ -56,7 +56,8 @@ class VllmClient:
             return urllib.request.urlopen(request, timeout=timeout_s or self.timeout_s)
         except urllib.error.HTTPError as exc:
             raise ConfigspecError(self._refusal(exc, path)) from exc
-        except (urllib.error.URLError, ConnectionError, TimeoutError, http.client.HTTPException) as exc:  # fmt: skip
+        except (urllib.error.URLError, ConnectionError, TimeoutError,
+                http.client.HTTPException) as exc:  # fmt: skip
             raise VllmUnreachable(
                 f"no vLLM server answers at {self.url} ({getattr(exc, 'reason', exc)}); start "
                 "one (configspec starts it without --vllm-url) or check --vllm-url"
@@ -111,8 +112,9 @@ class VllmClient:
         """vLLM's logprobs for the tokens of `prompt` from position `first` on: entry j is the
         distribution after prompt[: first + j] (the logit row of position first + j - 1).
         One request, max_tokens 1 (vLLM generates at least one token; it is ignored)."""
-        body = {"model": model, "prompt": list(prompt), "max_tokens": 1, "temperature": 0.0,
-                "prompt_logprobs": top_n, "add_special_tokens": False}  # fmt: skip
+        body = {"model": model, "prompt": [int(t) for t in prompt], "max_tokens": 1,
+                "temperature": 0.0, "prompt_logprobs": top_n,
+                "add_special_tokens": False}  # fmt: skip
         self.requests += 1
         self.prompt_tokens += len(prompt)
         choice = self._json("/v1/completions", body)["choices"][0]

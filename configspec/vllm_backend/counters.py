@@ -21,7 +21,8 @@ def snapshot(client: VllmClient) -> dict[str, float]:
     except ConfigspecError:
         metrics = {}
     return {
-        **{f"vllm_{k}": metrics.get(name, float("nan")) for k, name in {**COUNTERS, **OTHERS}.items()},
+        **{f"vllm_{k}": metrics.get(name, float("nan"))
+           for k, name in {**COUNTERS, **OTHERS}.items()},
         "sent_requests": float(client.requests), "sent_prompt_tokens": float(client.prompt_tokens),
     }  # fmt: skip
 
