@@ -20,8 +20,12 @@ One vLLM server (CPU build, loopback, stopped by pid) serves the target for all 
               (drafted it with all before it accepted). Both are binomial; the check is that
               their 95% Wilson intervals overlap at every position.
 
-Defaults take about 25-35 minutes on a quiet 2-core machine with the 1.5B target (vLLM starts
-in 2-3 minutes with torch.compile; --enforce-eager starts sooner and runs ~2.5x slower):
+Run time: at `--sessions 1,2,4 --requests-per-session 1 --new-tokens 16 --contexts 64,256,512
+--repetitions 2 --prompts 2 --acceptance-tokens 24` it took 28 minutes on a 2-core machine that
+other jobs kept at a load average of 12-16 (vLLM's torch.compile start alone took ~10 minutes
+there; 2-3 minutes on a quiet machine, less again once vLLM's compile cache in ~/.cache/vllm
+is warm). The defaults do about three times that work. --enforce-eager starts sooner and runs
+~2.5x slower.
 
     python benchmarks/vllm_engine.py [--parts baseline,verify,acceptance] [--model NAME]
         [--sessions 1,2,4] [--requests-per-session 2] [--new-tokens 32] [--contexts 64,256,512,1024]
