@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 BASELINE_SCHEMA_VERSION = 1
 

@@ -33,7 +33,7 @@ from configspec.profiles.baseline import (
 )  # fmt: skip
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import default_output, load_profile, save_profile
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 from configspec.progress import console, step_progress
 from configspec.vllm_backend.client import VllmClient
 

@@ -71,7 +71,7 @@ def test_summary_figures():
 def test_lengths_replayed_from_an_e2e_profile(tmp_path):
     from configspec.profiles.io import save_profile
     from configspec.profiles.serving import E2EProfile, EdgeSettings, NetworkSettings, PromptRun
-    from configspec.profiling.stats import Summary
+    from configspec.profiles.summary import Summary
 
     def run(pid: str, n: int) -> PromptRun:
         return PromptRun(id=pid, prompt_tokens=3, tokens=n, ttft_s=0.1, decode_s=1.0, text="",

@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from configspec.profiles.policy import Policy
 from configspec.recommend.settings import vllm_k_schedule, vllm_speculative_config
 
 K_BY_BATCH = {1: 6, 2: 6, 4: 4, 8: 2, 16: 2, 32: 1}
@@ -23,10 +24,10 @@ def test_a_schedule_merges_equal_k_into_inclusive_ranges_from_1():
 
 
 def test_the_config_has_a_schedule_only_when_k_depends_on_the_batch():
-    plain = vllm_speculative_config("d", 4, float("nan"))
+    plain = vllm_speculative_config("d", Policy.fixed(4))
     assert plain == {"method": "draft_model", "model": "d", "num_speculative_tokens": 4}
-    assert vllm_speculative_config("d", 4, float("nan"), {1: 4, 8: 4}) == plain
-    dynamic = vllm_speculative_config("d", 4, float("nan"), K_BY_BATCH)
+    assert vllm_speculative_config("d", Policy.fixed(4), {1: 4, 8: 4}) == plain
+    dynamic = vllm_speculative_config("d", Policy.fixed(4), K_BY_BATCH)
     assert dynamic["num_speculative_tokens"] == 6
     assert dynamic["num_speculative_tokens_per_batch_size"][0] == [1, 3, 6]
 
@@ -34,7 +35,7 @@ def test_the_config_has_a_schedule_only_when_k_depends_on_the_batch():
 def test_installed_vllm_reads_the_schedule_as_meant():
     """vLLM's own expansion of the schedule (batch size -> K) is the K configspec chose."""
     python = os.environ.get("CONFIGSPEC_VLLM_PYTHON") or sys.executable
-    config = vllm_speculative_config("d", 4, float("nan"), K_BY_BATCH)
+    config = vllm_speculative_config("d", Policy.fixed(4), K_BY_BATCH)
     code = (
         "import json, sys\n"
         "from vllm.config.speculative import SpeculativeConfig\n"
