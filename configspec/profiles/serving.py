@@ -78,6 +78,9 @@ class ServingProfile(BaseModel):
     server_s: Summary | None = None
     batches: list[BatchSample] = Field(default_factory=list)
     round_samples: list[ServerRoundSample] = Field(default_factory=list)
+    # --engine vllm: vLLM's own counters over the run beside configspec's (vllm_requests,
+    # vllm_prompt_tokens, sent_requests, sent_prompt_tokens); empty for llama.cpp
+    engine_counters: dict[str, float] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list)
 
 

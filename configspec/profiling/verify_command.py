@@ -27,6 +27,8 @@ KV_LAYOUT = {
     "llama_cpp": "one KV stream per sequence (n_seq_max, kv_unified=false), context copied "
     "from sequence 0 (llama_memory_seq_cp)",
     "transformers": "DynamicCache rows of one batch, context repeated from row 0",
+    "vllm": "no cache kept between calls: each call re-prefills context + K + 1 tokens + 1 probe "
+    "(prompt logprobs, docs/vllm.md); sequences are concurrent requests vLLM batches",
 }
 
 
@@ -91,9 +93,27 @@ def print_verification(profile: VerificationProfile) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
+def _open_vllm(target: ModelEntry, path: Path, threads: int, settings: VerifySettings,
+               url: str | None, python: str | None):  # fmt: skip
+    """(runner, close) for the target on vLLM (docs/vllm.md); close() also stops a vLLM server
+    configspec started."""
+    from configspec.vllm_backend.target import (
+        VllmTargetOptions,
+        open_vllm_target,
+        reference_tokenizer,
+    )  # fmt: skip
+
+    vllm = open_vllm_target(target, reference_tokenizer(path)[0], VllmTargetOptions(
+        url=url, python=python, threads=threads, n_ctx=max(2048, settings.n_ctx + 1),
+        max_sessions=max(settings.batch_sizes),
+    ), log=lambda line: console.print(line, highlight=False))  # fmt: skip
+    vllm.runner.max_sequences = max(settings.batch_sizes)
+    return vllm.runner, vllm.close
+
+
 @dataclass
 class VerifyOptions:
-    """`configspec verify-latency`: which target, how (settings) and where to."""
+    """`configspec verify-latency`: which target, how (settings), on which engine and where to."""
 
     models: Path = Path("models.yaml")
     target: str | None = None  # default: the registry's first target
@@ -103,6 +123,9 @@ class VerifyOptions:
     out: Path | None = None  # default: results/<device>/verification-<date>.json
     power_w: float | None = None  # the user's own wattage when no sensor exists (an estimate)
     idle_power_w: float | None = None
+    engine: str = "llama_cpp"  # llama_cpp | vllm (docs/vllm.md)
+    vllm_url: str | None = None  # a running vLLM server; None: start one
+    vllm_python: str | None = None
 
 
 def verify_latency(options: VerifyOptions) -> tuple[VerificationProfile, Path]:
@@ -116,11 +139,17 @@ def verify_latency(options: VerifyOptions) -> tuple[VerificationProfile, Path]:
         path = model_file(target, target.serving_quant, progress_factory=factory)
     meter, _ = detect_meter(threads=threads, user_active_w=o.power_w, user_idle_w=o.idle_power_w)
     t0 = time.perf_counter()
-    with console.status(f"loading {target.name} {target.serving_quant}"):
-        runner = open_runner(
-            target.backend, path, threads=threads, n_ctx=o.settings.n_ctx, quant=target.serving_quant,
-            n_seq_max=max(o.settings.batch_sizes),
-        )  # fmt: skip
+    if o.engine == "vllm":
+        runner, close = _open_vllm(target, path, threads, o.settings, o.vllm_url, o.vllm_python)
+    elif o.engine == "llama_cpp":
+        with console.status(f"loading {target.name} {target.serving_quant}"):
+            runner = open_runner(
+                target.backend, path, threads=threads, n_ctx=o.settings.n_ctx,
+                quant=target.serving_quant, n_seq_max=max(o.settings.batch_sizes),
+            )  # fmt: skip
+        close = runner.close
+    else:
+        raise ConfigspecError(f"--engine is llama_cpp or vllm, not {o.engine!r}")
     load_s = time.perf_counter() - t0
     settings = o.settings.model_copy(update={"kv_layout": KV_LAYOUT.get(runner.backend, "")})
     try:
@@ -151,7 +180,7 @@ def verify_latency(options: VerifyOptions) -> tuple[VerificationProfile, Path]:
         except KeyboardInterrupt:
             exit_interrupted(len(profile.points), "measured point(s)", out, "nothing measured yet")
     finally:
-        runner.close()
+        close()
         meter.close()
     save_profile(profile, out)
     print_verification(profile)

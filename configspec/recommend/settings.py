@@ -52,13 +52,43 @@ def llama_cpp_notes(policy: Policy) -> list[str]:
     return ["p-min 0: llama.cpp never stops a draft early, so every round drafts K tokens"]
 
 
-def vllm_speculative_config(draft_file: str, policy: Policy) -> dict | None:
+def vllm_speculative_config(
+    draft_file: str, policy: Policy, k_by_batch: dict[int, int] | None = None
+) -> dict | None:
     """vLLM's draft-model speculation (`speculative_config={"method": "draft_model", ...}`),
     a fixed K (vLLM has no draft confidence threshold); None when the policy does not
-    speculate (serve the target without it)."""
+    speculate (serve the target without it).
+
+    `k_by_batch` (the best K at each server batch size, when the recommendation depends on it)
+    adds `num_speculative_tokens_per_batch_size`, a field of vLLM's SpeculativeConfig since
+    0.32 (vllm/config/speculative.py); vLLM caps each entry at num_speculative_tokens, so that
+    is the schedule's largest K."""
     if not policy.speculates:
         return None
-    return {"method": "draft_model", "model": draft_file, "num_speculative_tokens": policy.k_max}
+    config: dict = {"method": "draft_model", "model": draft_file,
+                    "num_speculative_tokens": policy.k_max}  # fmt: skip
+    if k_by_batch and len(set(k_by_batch.values())) > 1:
+        config["num_speculative_tokens"] = max(k_by_batch.values())
+        config["num_speculative_tokens_per_batch_size"] = vllm_k_schedule(k_by_batch)
+    return config
+
+
+def vllm_k_schedule(k_by_batch: dict[int, int]) -> list[list[int]]:
+    """[[range_start, range_end, K], ...]: inclusive batch-size ranges of equal K, sorted,
+    starting at 1, as vLLM validates them (v1/spec_decode/dynamic/utils.py); the smallest batch
+    size given also covers the sizes below it, and vLLM carries the last K to larger batches."""
+    if not k_by_batch or min(k_by_batch) < 1 or min(k_by_batch.values()) < 0:
+        raise ValueError("k_by_batch maps batch sizes >= 1 to K >= 0")
+    sizes = sorted(k_by_batch)
+    schedule: list[list[int]] = []
+    for i, size in enumerate(sizes):
+        k = k_by_batch[size]
+        end = sizes[i + 1] - 1 if i + 1 < len(sizes) else size
+        if schedule and schedule[-1][2] == k:
+            schedule[-1][1] = end
+        else:
+            schedule.append([1 if not schedule else size, end, k])
+    return schedule
 
 
 def vllm_notes(draft_file: str, policy: Policy) -> list[str]:

@@ -59,6 +59,14 @@ class ServeOptions:
     port_file: Path | None = None
     device: str | None = None
     out: Path | None = None
+    engine: str = "llama_cpp"  # llama_cpp | vllm (docs/vllm.md)
+    vllm_url: str | None = None  # a running vLLM server; None: start one
+    vllm_python: str | None = None
+    vllm_top_logprobs: int = 20
+    vllm_enforce_eager: bool = False
+
+
+ENGINES = ("llama_cpp", "vllm")
 
 
 @dataclass(frozen=True)
@@ -204,34 +212,57 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def load_target(options: ServeOptions):
-    """(runner, TargetInfo, quant, path) for the registry's target."""
-    from configspec.alignment.tokenizers import tokenizer_fingerprint
+def registry_target(models: Path, name: str | None, quant: str | None):
+    """(model entry, quant, file) of the target to serve: `name`, else the registry's first."""
     from configspec.registry import load_registry
-    from configspec.runners import open_runner
-    from configspec.sources.cache import file_sha256
     from configspec.sources.resolve import model_file
 
-    registry = load_registry(options.models)
-    if options.target:
+    registry = load_registry(models)
+    if name:
         try:
-            model = registry.get(options.target)
+            model = registry.get(name)
         except KeyError as exc:
             raise ConfigspecError(str(exc.args[0])) from exc
     elif registry.targets:
         model = registry.targets[0]
     else:
-        raise ConfigspecError(f"{options.models} has no target model to serve")
+        raise ConfigspecError(f"{models} has no target model to serve")
     if model.backend != "llama_cpp":
         raise ConfigspecError(f"{model.name}: serving with the {model.backend} backend is not "
                               "built yet; register a llama_cpp (GGUF) target")  # fmt: skip
-    quant = (options.quant or model.quant).upper()
-    path = model_file(model, quant)
-    runner = open_runner(model.backend, path, threads=options.threads,
-                         n_ctx=options.n_ctx_per_session)  # fmt: skip
-    info = TargetInfo(model.name, model.family, file_sha256(path), tokenizer_fingerprint(runner),
-                      runner.n_vocab)  # fmt: skip
-    return runner, info, quant, path
+    quant = (quant or model.quant).upper()
+    return model, quant, model_file(model, quant)
+
+
+def load_target(options: ServeOptions):
+    """(runner, TargetInfo, quant, path, close) for the registry's target; `close` frees the
+    runner and stops a vLLM server configspec started."""
+    from configspec.alignment.tokenizers import tokenizer_fingerprint
+    from configspec.runners import open_runner
+    from configspec.sources.cache import file_sha256
+
+    if options.engine not in ENGINES:
+        raise ConfigspecError(f"--engine is one of {', '.join(ENGINES)}, not {options.engine!r}")
+    model, quant, path = registry_target(options.models, options.target, options.quant)
+    if options.engine == "vllm":
+        from configspec.vllm_backend.target import (
+            VllmTargetOptions,
+            open_vllm_target,
+            reference_tokenizer,
+        )
+
+        target = open_vllm_target(model, reference_tokenizer(path)[0], VllmTargetOptions(
+            url=options.vllm_url, python=options.vllm_python, threads=options.threads,
+            n_ctx=options.n_ctx_per_session, max_sessions=options.max_sessions,
+            top_n=options.vllm_top_logprobs, enforce_eager=options.vllm_enforce_eager,
+        ), log=lambda line: console.print(line, highlight=False))  # fmt: skip
+        runner, fingerprint, close = target.runner, target.fingerprint, target.close
+    else:
+        runner = open_runner(model.backend, path, threads=options.threads,
+                             n_ctx=options.n_ctx_per_session)  # fmt: skip
+        fingerprint, close = tokenizer_fingerprint(runner), runner.close
+    info = TargetInfo(model.name, model.family, file_sha256(path), fingerprint, runner.n_vocab)
+    return runner, info, quant, path, close
 
 
 def _summary(values: list[float]) -> Summary | None:
@@ -271,29 +302,41 @@ def run_server(options: ServeOptions) -> tuple[ServingProfile, Path]:
     if not is_loopback(options.host):
         console.print(f"[yellow]warning:[/yellow] listening on {options.host}: anyone who can "
                       "reach this port can use the target; there is no authentication")  # fmt: skip
-    runner, target, quant, path = load_target(options)
-    engine = VerifyEngine(
-        runner, options.max_sessions, options.n_ctx_per_session, options.max_batch,
-        options.batch_window_ms / 1000.0, options.prefill_chunk, options.idle_timeout_s,
-    )  # fmt: skip
-    metrics = ServerMetrics(lambda: engine.open_sessions)
-    engine.on_batch = metrics.on_batch
-    environment = Environment.capture(options.device, options.threads, "llama_cpp",
-                                      runner.backend_version)  # fmt: skip
+    runner, target, quant, path, close = load_target(options)
     try:
-        port, duration, stopped_by = asyncio.run(_serve(options, engine, target, metrics))
+        # vLLM re-reads the whole context every round, so a prefill "chunk" costs nothing until
+        # then: the prompt goes in at once (docs/vllm.md)
+        chunk = options.prefill_chunk or (
+            options.n_ctx_per_session if runner.backend == "vllm" else None
+        )
+        engine = VerifyEngine(
+            runner, options.max_sessions, options.n_ctx_per_session, options.max_batch,
+            options.batch_window_ms / 1000.0, chunk, options.idle_timeout_s,
+        )  # fmt: skip
+        metrics = ServerMetrics(lambda: engine.open_sessions)
+        engine.on_batch = metrics.on_batch
+        environment = Environment.capture(options.device, options.threads, runner.backend,
+                                          runner.backend_version)  # fmt: skip
+        counters = engine_counters_start(runner)
+        try:
+            port, duration, stopped_by = asyncio.run(_serve(options, engine, target, metrics))
+        finally:
+            engine.stop()
+        cross_check = engine_counters_check(runner, counters)
     finally:
-        engine.stop()
-        runner.close()
+        close()
     settings = ServeSettings(
         target=target.name, quant=quant, file=str(path), file_sha256=target.file_sha256,
-        backend="llama_cpp", threads=options.threads, host=options.host, port=port,
+        backend=runner.backend, threads=options.threads, host=options.host, port=port,
         protocol_version=PROTOCOL_VERSION, max_sessions=options.max_sessions,
         n_ctx_per_session=options.n_ctx_per_session, max_batch=options.max_batch,
         batch_window_s=options.batch_window_ms / 1000.0, prefill_chunk_tokens=engine.chunk_tokens,
         idle_timeout_s=options.idle_timeout_s,
     )  # fmt: skip
     profile = serving_profile(engine, settings, environment, duration, stopped_by)
+    if cross_check is not None:
+        profile.engine_counters, warning = cross_check
+        profile.warnings += [warning] if warning else []
     out = options.out or default_output(environment.device, "serving")
     save_profile(profile, out)
     console.print(f"served {profile.sessions_opened} session(s), {profile.rounds} rounds, "
@@ -352,6 +395,23 @@ async def _serve(options: ServeOptions, engine: VerifyEngine, target: TargetInfo
     engine.stop()  # answers every waiting round with SHUTDOWN before the streams go
     await server.stop(grace=1.0)
     return port, time.monotonic() - started, reason["why"]
+
+
+def engine_counters_start(runner) -> dict[str, float] | None:
+    """vLLM's own counters before serving (None for engines without them)."""
+    if runner.backend != "vllm":
+        return None
+    from configspec.vllm_backend.counters import snapshot
+
+    return snapshot(runner.client)
+
+
+def engine_counters_check(runner, before: dict[str, float] | None):
+    if before is None:
+        return None
+    from configspec.vllm_backend.counters import cross_check
+
+    return cross_check(runner.client, before)
 
 
 def batch_size_mean(profile: ServingProfile) -> float:
