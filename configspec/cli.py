@@ -343,6 +343,29 @@ def edge(
 
 
 @app.command()
+def fleet(
+    fleet_file: Path = typer.Option(
+        ..., "--fleet", help="Fleet file (device groups; docs/fleet.md)."
+    ),
+    models: Path = ModelsOpt,
+    server: str = typer.Option("127.0.0.1:50051", help="The verification server, HOST:PORT."),
+    duration: float = typer.Option(60.0, "--duration", help="Seconds measured, after the warm-up."),
+    warmup: float = typer.Option(10.0, help="Seconds run first and not measured (devices start)."),
+    round_timeout: float = typer.Option(60.0, help="A round without a verdict by then times out."),
+    seed: int = typer.Option(0, help="Seed for drafting times, prompts and arrivals."),
+    device: str = typer.Option(None, help="Name of this machine (default: hostname)."),
+    out: Path = typer.Option(None, help="Fleet profile (default results/<device>/fleet-*.json)."),
+) -> None:
+    """Emulated edge devices (draft compute, network) against a real `configspec serve`."""
+    from configspec.fleet.run import FleetOptions, run_fleet
+
+    run_fleet(FleetOptions(
+        fleet=fleet_file, models=models, server=server, duration_s=duration, warmup_s=warmup,
+        seed=seed, round_timeout_s=round_timeout, device=device, out=out,
+    ))  # fmt: skip
+
+
+@app.command()
 def run(
     models: Path = ModelsOpt,
     device: str = typer.Option(None, help="Device name (default: hostname)."),
