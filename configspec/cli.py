@@ -205,10 +205,25 @@ def recommend(
     seed: int = typer.Option(0, help="optuna sampler seed."),
     llama_cpp_flags: str = typer.Option("new", help="new (--spec-draft-*) or old (--draft-*)."),
     out_dir: Path = typer.Option(None, help="Where recommendations.yaml/.json go (--results)."),
+    fleet: Path = typer.Option(
+        None, help="A fleet file: one joint pick for devices sharing a server."
+    ),
+    calibration: Path = typer.Option(None, help="--fleet: a fleet profile (per-round overheads)."),
+    models: Path = ModelsOpt,
 ) -> None:
-    """Search draft x quant x policy per device; print the picks; write recommendations."""
+    """Search draft x quant x policy per device (or jointly for a --fleet); write the picks."""
     from configspec.recommend.command import RecommendOptions
     from configspec.recommend.command import recommend as run_recommend
+
+    if fleet is not None:
+        from configspec.recommend.fleet import FleetRecommendOptions, recommend_fleet
+
+        recommend_fleet(FleetRecommendOptions(
+            fleet=fleet, models=models, scenario=scenario, objective=objective,
+            method="auto" if method == "exact" else method, evaluations=evaluations or 20000,
+            storage=storage, seed=seed, calibration=calibration, out_dir=out_dir or results,
+        ))  # fmt: skip
+        return
 
     run_recommend(RecommendOptions(
         results=results, drafting=drafting or None, alignment=alignment,
@@ -351,7 +366,9 @@ def fleet(
     server: str = typer.Option("127.0.0.1:50051", help="The verification server, HOST:PORT."),
     duration: float = typer.Option(60.0, "--duration", help="Seconds measured, after the warm-up."),
     warmup: float = typer.Option(10.0, help="Seconds run first and not measured (devices start)."),
-    round_timeout: float = typer.Option(60.0, help="A round without a verdict by then times out."),
+    round_timeout: float = typer.Option(
+        300.0, help="A round (or Open) unanswered this long times out."
+    ),
     seed: int = typer.Option(0, help="Seed for drafting times, prompts and arrivals."),
     device: str = typer.Option(None, help="Name of this machine (default: hostname)."),
     out: Path = typer.Option(None, help="Fleet profile (default results/<device>/fleet-*.json)."),

@@ -108,58 +108,91 @@ def _model(registry: Registry, name: str, what: str) -> ModelEntry:
         raise ConfigspecError(f"{what}: {name} is not in the model registry") from exc
 
 
-def load_fleet_inputs(fleet: Fleet, registry: Registry, tokenizers: Tokenizers) -> FleetInputs:
-    """Read and check every profile the fleet names (`tokenizers` from load_tokenizers)."""
-    alignment = load_profile(fleet.alignment, AlignmentProfile)
-    verification = (load_profile(fleet.verification, VerificationProfile)
-                    if fleet.verification else None)  # fmt: skip
-    targets = {c.target for c in alignment.cells}
-    target = _model(registry, sorted(targets)[0], str(fleet.alignment)) if targets else None
-    if target is None:
-        raise ConfigspecError(f"{fleet.alignment} has no cells")
-    if verification is not None and verification.target != target.name:
-        raise ConfigspecError(f"{fleet.verification} times {verification.target}, the traces "
-                              f"were made with {target.name}; use profiles of one target")  # fmt: skip
-    trace_cache: dict = {}
-    groups = []
-    for group in fleet.groups:
-        drafting = load_profile(group.drafting, DeviceProfile)
-        draft = _model(registry, group.draft, f"group {group.name}")
-        if draft.family != target.family:
-            raise ConfigspecError(f"group {group.name}: draft {draft.name} is of family "
-                                  f"{draft.family!r}, the server's target {target.name} of "
-                                  f"{target.family!r}; a draft must share its target's "
-                                  "tokenizer")  # fmt: skip
+class FleetReader:
+    """Reads a fleet's profiles once and builds each group's inputs (also for groups set up by
+    `recommend --fleet`, which tries many draft x quant x policy per group)."""
+
+    def __init__(self, fleet: Fleet, registry: Registry, tokenizers: Tokenizers):
+        self.fleet = fleet
+        self.registry = registry
+        self.tokenizers = tokenizers
+        self.alignment = load_profile(fleet.alignment, AlignmentProfile)
+        self.verification = (load_profile(fleet.verification, VerificationProfile)
+                             if fleet.verification else None)  # fmt: skip
+        targets = sorted({c.target for c in self.alignment.cells})
+        if not targets:
+            raise ConfigspecError(f"{fleet.alignment} has no cells")
+        self.target = _model(registry, targets[0], str(fleet.alignment))
+        v = self.verification
+        if v is not None and v.target != self.target.name:
+            raise ConfigspecError(f"{fleet.verification} times {v.target}, the traces were "
+                                  f"made with {self.target.name}; use profiles of one target")  # fmt: skip
+        self._traces: dict = {}
+        self._drafting: dict[Path, DeviceProfile] = {}
+
+    def drafting(self, group: Group) -> DeviceProfile:
+        if group.drafting not in self._drafting:
+            self._drafting[group.drafting] = load_profile(group.drafting, DeviceProfile)
+        return self._drafting[group.drafting]
+
+    def group(self, group: Group) -> GroupInputs:
+        """One configured group's inputs; one line naming the group for anything missing."""
+        target = self.target
+        drafting = self.drafting(group)
+        check_families([group], self.registry, target)
+        draft = _model(self.registry, group.draft, f"group {group.name}")
         cell = _drafting_cell(group, drafting)
-        a_cell = _alignment_cell(group, alignment, fleet.alignment)
+        a_cell = _alignment_cell(group, self.alignment, self.fleet.alignment)
         if a_cell.target != target.name:
             raise ConfigspecError(f"group {group.name}: its traces were made with "
                                   f"{a_cell.target}, the fleet's target is {target.name}")  # fmt: skip
         prompts = []
-        for trace in _traces(a_cell, fleet.alignment, trace_cache):
-            ids = tokenizers.prompt_ids.get(trace.prompt_id)
+        for trace in _traces(a_cell, self.fleet.alignment, self._traces):
+            ids = self.tokenizers.prompt_ids.get(trace.prompt_id)
             if ids is None:
-                raise ConfigspecError(f"prompt {trace.prompt_id} of {fleet.alignment} is not in "
-                                      "its prompt file any more")  # fmt: skip
+                raise ConfigspecError(f"prompt {trace.prompt_id} of {self.fleet.alignment} is "
+                                      "not in its prompt file any more")  # fmt: skip
             prompts.append(PromptWork(trace.prompt_id, ids, trace.tokens, trace.match,
                                       trace.confidence))  # fmt: skip
         powers = [d.power_w.mean for d in cell.decode]
-        groups.append(GroupInputs(
+        return GroupInputs(
             group=group, device=drafting.environment.device, draft=draft,
             steps=StepSamples.of(cell.decode), prompts=prompts,
-            traces_target_sha256=a_cell.target_sha256,
-            draft_power_w=float(np.mean(powers)),
+            traces_target_sha256=a_cell.target_sha256, draft_power_w=float(np.mean(powers)),
             draft_power_source="+".join(sorted({d.power_source for d in cell.decode})),
             idle_power_w=drafting.power.idle_power_w, idle_power_source=drafting.power.idle_source,
-        ))  # fmt: skip
-    return FleetInputs(fleet, target, fleet.alignment, alignment, fleet.verification,
-                       verification, groups, tokenizers.n_vocab)  # fmt: skip
+        )  # fmt: skip
+
+    def inputs(self, groups: list[GroupInputs], fleet: Fleet | None = None) -> FleetInputs:
+        fleet = fleet or self.fleet
+        return FleetInputs(fleet, self.target, fleet.alignment, self.alignment,
+                           fleet.verification, self.verification, groups,
+                           self.tokenizers.n_vocab)  # fmt: skip
+
+
+def load_fleet_inputs(fleet: Fleet, registry: Registry, tokenizers: Tokenizers) -> FleetInputs:
+    """Read and check every profile the fleet names (`tokenizers` from load_tokenizers)."""
+    reader = FleetReader(fleet, registry, tokenizers)
+    return reader.inputs([reader.group(g) for g in fleet.groups])
 
 
 def prompt_file(alignment: AlignmentProfile) -> Path | None:
     """The prompt file the traces were made from (None: configspec's own set)."""
     name = alignment.settings.prompts_file
     return None if name == DEFAULT_PROMPTS else Path(name)
+
+
+def check_families(groups: list[Group], registry: Registry, target: ModelEntry) -> None:
+    """Every named draft shares the target's tokenizer family (before any model is opened)."""
+    for group in groups:
+        if group.draft is None:
+            continue
+        draft = _model(registry, group.draft, f"group {group.name}")
+        if draft.family != target.family:
+            raise ConfigspecError(f"group {group.name}: draft {draft.name} is of family "
+                                  f"{draft.family!r}, the server's target {target.name} of "
+                                  f"{target.family!r}; a draft must share its target's "
+                                  "tokenizer")  # fmt: skip
 
 
 def load_tokenizers(fleet: Fleet, registry: Registry) -> Tokenizers:
@@ -184,6 +217,7 @@ def load_tokenizers(fleet: Fleet, registry: Registry) -> Tokenizers:
                               vocab_only=True)  # fmt: skip
 
     target = _model(registry, alignment.cells[0].target, str(fleet.alignment))
+    check_families(fleet.groups, registry, target)
     runner = vocab(target)
     try:
         prompt_ids = {p.id: chat_tokens(runner, p) for p in prompts}

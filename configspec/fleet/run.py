@@ -51,7 +51,7 @@ class FleetOptions:
     duration_s: float = 60.0
     warmup_s: float = 10.0
     seed: int = 0
-    round_timeout_s: float = 60.0
+    round_timeout_s: float = 300.0
     device: str | None = None
     out: Path | None = None
 
@@ -188,9 +188,9 @@ def prepare(options: FleetOptions) -> Prepared:
     fleet = load_fleet(options.fleet)
     require_configured(fleet, "configspec fleet")
     registry = load_registry(options.models)
-    hello = probe_server(options.server)
-    tokenizers = load_tokenizers(fleet, registry)
+    tokenizers = load_tokenizers(fleet, registry)  # checks the drafts' families first
     inputs = load_fleet_inputs(fleet, registry, tokenizers)
+    hello = probe_server(options.server)
     warnings = check_server(hello, inputs, tokenizers, options.server)
     return Prepared(inputs, tokenizers.fingerprints, hello, warnings)
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentProfile
 from configspec.profiles.drafting import DeviceProfile
+from configspec.profiles.fleet import FleetProfile
 from configspec.profiles.io import load_profile
 from configspec.profiles.verification import VerificationProfile
 
@@ -26,6 +27,7 @@ PROFILE_MODELS: dict[str, type[BaseModel]] = {
     "drafting": DeviceProfile,
     "alignment": AlignmentProfile,
     "verification": VerificationProfile,
+    "fleet": FleetProfile,
 }
 # The command that produces each kind, for "how to fix" messages.
 PRODUCER = {
@@ -33,8 +35,10 @@ PRODUCER = {
     "alignment": "configspec align",
     "verification": "configspec verify-latency",
     "recommendations": "configspec recommend",
+    "fleet": "configspec fleet",
 }
 RECOMMENDATIONS_PREFIX = "recommendations"
+FLEET_RECOMMENDATIONS = "fleet-recommendations"  # `recommend --fleet`
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,8 @@ class ReportInputs:
     alignment: list[tuple[Path, AlignmentProfile]] = field(default_factory=list)
     verification: list[tuple[Path, VerificationProfile]] = field(default_factory=list)
     recommendations: tuple[Path, dict[str, Any]] | None = None
+    fleet: list[tuple[Path, FleetProfile]] = field(default_factory=list)
+    fleet_recommendations: tuple[Path, dict[str, Any]] | None = None  # the newest
     files: list[InputFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files skipped, with why and how to fix
 
@@ -155,6 +161,11 @@ def collect_inputs(results_dir: Path) -> ReportInputs:
             inputs.files.append(_record(path, kind, data, True, profile))
             if kind == "alignment":
                 inputs.files.extend(_traces_files(path, profile))
+        elif kind == FLEET_RECOMMENDATIONS:
+            newest = inputs.fleet_recommendations
+            if newest is None or path.stat().st_mtime > newest[0].stat().st_mtime:
+                inputs.fleet_recommendations = (path, data)
+            inputs.files.append(_record(path, kind, data, True, None))
         elif kind == "recommendations" or path.name.startswith(RECOMMENDATIONS_PREFIX):
             recommendations.append((path, data))
     if recommendations:
