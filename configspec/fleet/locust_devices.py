@@ -148,6 +148,11 @@ def _locust_stats(env: Environment, plan: Plan) -> dict:
 def run_plan(plan_path: str, records_path: str) -> None:
     with open(plan_path) as handle:
         plan = Plan.model_validate_json(handle.read())
+    # grpc under gevent waits for each channel's completion queue in a thread of gevent's hub
+    # pool (up to 2 s per wait); a pool smaller than the channels makes every device wait its
+    # turn. One thread per device's channel, plus the pool's own default.
+    hub_pool = gevent.get_hub().threadpool
+    hub_pool.maxsize = max(hub_pool.maxsize, sum(g.count for g in plan.groups) + 10)
     run = Run(plan, records_path)
     classes = device_classes(run)
     env = Environment(user_classes=classes, events=events)

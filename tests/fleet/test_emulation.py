@@ -4,6 +4,7 @@ profile, and a wrong trace caught."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from configspec.alignment.tokenizers import tokenizer_fingerprint
@@ -59,3 +60,21 @@ def test_traces_that_do_not_hold_are_reported():
     assert profile.rounds_not_as_predicted > 0
     assert profile.session_samples and {x.status for x in profile.session_samples} == {"mismatch"}
     assert any("not verified as the traces predict" in w for w in profile.warnings)
+
+
+class SlowTarget(FakeRunner):
+    """A target whose every forward call takes 250 ms: sessions wait long for their verdicts."""
+
+    def decode_sequences(self, items):
+        time.sleep(0.25)
+        return super().decode_sequences(items)
+
+
+def test_many_devices_waiting_on_a_slow_server_all_get_served():
+    """grpc under gevent waits on each channel in gevent's thread pool: too small a pool (its
+    default is 10) starved most of 40 devices for seconds at a time."""
+    inputs = fleet_inputs(group_inputs("many", count=40, k=2, step_s=0.02))
+    with FakeServer(SlowTarget(TARGET_FN, V), max_sessions=64, max_batch=4, chunk=16) as s:
+        profile = run(inputs, s, duration_s=8.0, warmup_s=4.0)
+    assert profile.server.utilisation >= 0.8  # the server, not the emulator, is the limit
+    assert profile.emulator.drafting_lag_s["p99"] < 0.5
