@@ -70,9 +70,9 @@ class SlowTarget(FakeRunner):
         return super().decode_sequences(items)
 
 
-def test_many_devices_waiting_on_a_slow_server_all_get_served():
+def test_many_devices_waiting_on_a_slow_server_keep_it_busy():
     """grpc under gevent waits on each channel in gevent's thread pool: too small a pool (its
-    default is 10) starved most of 40 devices for seconds at a time."""
+    default is 10) starved 40 devices for seconds at a time and left the server half idle."""
     inputs = fleet_inputs(group_inputs("many", count=40, k=2, step_s=0.02))
     with FakeServer(SlowTarget(TARGET_FN, V), max_sessions=64, max_batch=4, chunk=16) as s:
         profile = run(inputs, s, duration_s=8.0, warmup_s=4.0)
