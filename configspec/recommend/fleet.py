@@ -74,7 +74,7 @@ def _candidates(reader: FleetReader, fleet: Fleet, terms: FleetTerms) -> list[li
                 g = reader.group(group.model_copy(update={"draft": a.draft, "quant": a.quant,
                                                           "policy": policy}))  # fmt: skip
                 mine.append(Candidate(
-                    group.name, a.draft, a.quant, policy.k, policy.tau,
+                    group.name, a.draft, a.quant, policy,
                     group_load(g, reader.tokenizers.n_vocab, terms), g.draft_power_w,
                     g.idle_power_w,
                     group.itl_target_ms / 1000.0 if group.itl_target_ms else None,
@@ -117,7 +117,7 @@ def _describe(j: Joint) -> dict:
         "server": {"max_batch": j.max_batch, "batch_window_ms": 1e3 * j.window_s},
         "groups": [{
             "group": c.group, "count": c.load.count, "draft": c.draft, "quant": c.quant,
-            "policy": {"k": c.k, "tau": c.tau, "label": c.policy},
+            "policy": {"k": c.policy.k, "tau": c.policy.tau, "label": c.policy.label},
             "predicted": {"goodput_tok_s_per_device": p.goodput_tok_s,
                           "mean_inter_token_latency_s": p.itl_s,
                           "itl_target_s": c.itl_target_s, "server_s_per_round": p.server_s},
@@ -136,7 +136,7 @@ def fleet_file_for(fleet: Fleet, j: Joint) -> str:
     data["server"]["batch_window_ms"] = 1e3 * j.window_s
     for group, c in zip(data["groups"], j.picks, strict=True):
         group.update(draft=c.draft, quant=c.quant,
-                     policy={"k": c.k, **({"tau": c.tau} if c.tau is not None else {})})  # fmt: skip
+                     policy=c.policy.model_dump(exclude_none=True))  # fmt: skip
     return yaml.safe_dump(data, sort_keys=False, width=100)
 
 

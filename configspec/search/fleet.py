@@ -23,6 +23,7 @@ from configspec.analytic import formulas as f
 from configspec.analytic.batching import BatchCost
 from configspec.analytic.fleet_model import FleetPrediction, GroupLoad, ServerTerms, predict_mva
 from configspec.errors import ConfigspecError
+from configspec.fleet.spec import PolicySpec
 
 OBJECTIVES = ("goodput", "cost", "energy")
 
@@ -34,20 +35,15 @@ class Candidate:
     group: str
     draft: str
     quant: str
-    k: int
-    tau: float | None
+    policy: PolicySpec
     load: GroupLoad
     draft_w: float
     idle_w: float
     itl_target_s: float | None
 
     @property
-    def policy(self) -> str:
-        return f"K={self.k}" if self.tau is None else f"K<={self.k} tau={self.tau:g}"
-
-    @property
     def label(self) -> str:
-        return f"{self.draft} {self.quant} {self.policy}"
+        return f"{self.draft} {self.quant} {self.policy.label}"
 
     def per_token(self, cost: BatchCost) -> tuple[float, float, float]:
         """(device s, server s, edge J) per token with the device alone: what pruning compares."""
