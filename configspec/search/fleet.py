@@ -152,13 +152,11 @@ def optuna_joint(groups: list[list[Candidate]], server: ServerChoices, cost: Bat
                  prices: Prices, budget: int, storage: str | None, seed: int,
                  on_evaluation=lambda: None) -> list[Joint]:  # fmt: skip
     """NSGA-II over (goodput, cost, energy) with each group's latency excess as a constraint
-    (`constraints_func` reads the values each trial stores with set_user_attr)."""
+    (`trial.set_constraint`; Optuna counts a trial feasible when every value is <= 0)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    sampler = optuna.samplers.NSGAIISampler(
-        seed=seed, constraints_func=lambda t: t.user_attrs["constraint"]
-    )
+    sampler = optuna.samplers.NSGAIISampler(seed=seed)
     study = optuna.create_study(directions=["maximize", "minimize", "minimize"], sampler=sampler,
                                 storage=storage, study_name="configspec-fleet",
                                 load_if_exists=storage is not None)  # fmt: skip
@@ -175,7 +173,8 @@ def optuna_joint(groups: list[list[Candidate]], server: ServerChoices, cost: Bat
                                        server.overhead_s)  # fmt: skip
             on_evaluation()
         j = seen[key]
-        trial.set_user_attr("constraint", [float(e) for e in j.excess_s])
+        for c, excess in zip(j.picks, j.excess_s, strict=True):
+            trial.set_constraint(f"itl_{c.group}", float(excess))
         return j.goodput_tok_s, j.usd_per_1m_tokens, j.joules_per_token
 
     study.optimize(objective, n_trials=budget)
