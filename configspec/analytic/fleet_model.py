@@ -1,13 +1,17 @@
 """Many devices, one server: per-device goodput, latency and server capacity by exact MVA (pure).
 
 Each device group is a class of the closed network of queueing.py. Per round, a device spends
-Z = drafting + network (+ its share of the session's think time and prefill wait) away from
-the server; at the server a round of class c needs s_c = t_v(D_c, 1) + the per-round work outside
-the forward call (+ its share of the session's prefill chunks). Batching is the server's
-load-dependent rate: with j rounds present it verifies b = min(j, max_batch) per call of
-t(b) = t_v(mean tokens, b) + b x per-round work, so alpha(j) = b t(1) / t(b) (exact for one class;
-for mixed classes t(b) is read at the fleet's population-weighted mean length). The batching
-window delays a round that finds the server idle (and other sessions may still send).
+Z = drafting + network (+ its share of the session's think time) away from the server. At the
+server every round of a call waits for the whole call, whatever its own length, so all classes
+get one service time (FCFS with class-independent service keeps the product form): the
+population-weighted mean of t_v(D_c, 1) + the per-round work outside the forward call, plus each
+session's prefill chunks spread over its rounds. Batching is the server's load-dependent rate:
+with j rounds present it verifies b = min(j, max_batch) per call of t(b) = t_v(mean tokens, b) +
+b x per-round work, so alpha(j) = b t(1) / t(b) (t(b) at the population-weighted mean length).
+The batching window delays a round that finds the server idle (while others may still send).
+A round's own residence is its own service plus the queue ahead of it (in units of the whole
+demand: others' rounds and prefill chunks); its session's prefill share belongs to the wait for
+Opened, not to decoding.
 
 Per device: goodput = N / (T_draft + T_net + R) while decoding (N tokens per round, R the
 server residence), mean inter-token latency = 1 / goodput; the server's verified tokens/s =
@@ -18,7 +22,6 @@ batching (one token per session per step, t_v(0, b) per step, no device in the l
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -89,22 +92,23 @@ def predict_mva(groups: list[GroupLoad], cost: BatchCost, server: ServerTerms) -
         return b * t1 / times[b]
 
     slope = _per_token_s(cost, mean_ctx)
-    typical_call = _call_s(cost, server, min(int(counts.sum()), server.max_batch), mean_tokens,
-                           mean_ctx)  # fmt: skip
-    think, demand = [], []
-    for g in groups:
-        chunks = math.ceil(g.prefill_tokens / server.prefill_chunk_tokens)
-        session_s = g.think_s + chunks * typical_call  # away from decoding, per session
-        think.append(g.draft_s + g.net_s + session_s / g.rounds_per_session)
-        prefill_share = g.prefill_tokens * slope / g.rounds_per_session
-        demand.append(_call_s(cost, server, 1, g.round_tokens, g.context_tokens) + prefill_share)
-    result = mva_load_dependent([g.count for g in groups], think, demand, alpha, server.window_s)
+    rounds_s = [_call_s(cost, server, 1, g.round_tokens, g.context_tokens) for g in groups]
+    prefill_s = [g.prefill_tokens * slope / g.rounds_per_session for g in groups]
+    # every round of a call waits for the whole call, whatever its own length: one service time
+    # for every class (FCFS, class-independent, so the product form holds)
+    round_s = float(np.average(rounds_s, weights=counts))
+    demand = round_s + float(np.average(prefill_s, weights=counts))
+    think = [g.draft_s + g.net_s + g.think_s / g.rounds_per_session for g in groups]
+    result = mva_load_dependent([g.count for g in groups], think, [demand] * len(groups), alpha,
+                                server.window_s)  # fmt: skip
     out = []
     for k, g in enumerate(groups):
-        round_s = g.draft_s + g.net_s + result.response_s[k]
-        goodput = g.tokens_per_round / round_s
-        out.append(GroupPrediction(g.name, g.count, goodput, 1.0 / goodput, round_s,
-                                   float(result.response_s[k]),
+        window = server.window_s * result.idle_on_arrival[k] if sum(counts) > 1 else 0.0
+        # its own service, and the queue ahead of it in the units of the whole demand
+        server_s = round_s + demand * (result.stretch[k] - 1.0) + window
+        decoding_s = g.draft_s + g.net_s + server_s
+        goodput = g.tokens_per_round / decoding_s
+        out.append(GroupPrediction(g.name, g.count, goodput, 1.0 / goodput, decoding_s, server_s,
                                    float(result.throughput[k] * g.tokens_per_round)))  # fmt: skip
     return FleetPrediction(out, sum(p.tokens_per_s for p in out), 1.0 - result.idle)
 

@@ -33,6 +33,8 @@ MAX_STATES = 1_000_000  # population vectors; beyond it the recursion is too slo
 class MvaResult:
     throughput: np.ndarray  # X_c: visits per second of the whole class
     response_s: np.ndarray  # R_c: time per visit at the server (queue + service)
+    stretch: np.ndarray  # sum_j j / alpha(j) p(j - 1 | N - e_c): residence per second of demand
+    idle_on_arrival: np.ndarray  # p(0 | N - e_c): an arrival finds the server idle
     queue_length: float  # mean rounds at the server
     idle: float  # p(0 | N): the server is idle
 
@@ -55,8 +57,7 @@ def mva_load_dependent(
     if (rates <= 0).any():
         raise ValueError("alpha(j) must be positive")
     weights = np.arange(1, total + 1) / rates  # j / alpha(j)
-    x = np.zeros(c)
-    r = np.zeros(c)
+    x, r, stretch, idle_on_arrival = np.zeros(c), np.zeros(c), np.zeros(c), np.zeros(c)
     layers: dict[int, list[tuple[int, ...]]] = {}
     for n in itertools.product(*[range(m + 1) for m in population]):
         layers.setdefault(sum(n), []).append(n)
@@ -71,14 +72,16 @@ def mva_load_dependent(
                     continue
                 prev = probs[n[:k] + (n[k] - 1,) + n[k + 1 :]]  # p(. | n - e_k)
                 idle_wait = extra_s * prev[0] if size > 1 else 0.0
-                r_k = s[k] * float(weights[:size] @ prev) + idle_wait
+                stretch_k = float(weights[:size] @ prev)
+                r_k = s[k] * stretch_k + idle_wait
                 x_k = n[k] / (z[k] + r_k)
                 p[1:] += s[k] * x_k * prev
                 if n == population:
-                    x[k], r[k] = x_k, r_k
+                    x[k], r[k], stretch[k], idle_on_arrival[k] = x_k, r_k, stretch_k, prev[0]
             p[1:] /= rates[:size]
             p[0] = max(0.0, 1.0 - p[1:].sum())
             current[n] = p
         probs = current
     final = probs[population] if total else np.array([1.0])
-    return MvaResult(x, r, float(np.arange(len(final)) @ final), float(final[0]))
+    return MvaResult(x, r, stretch, idle_on_arrival, float(np.arange(len(final)) @ final),
+                     float(final[0]))  # fmt: skip
