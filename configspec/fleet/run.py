@@ -305,21 +305,22 @@ def summarise(profile: FleetProfile, inputs: FleetInputs, rounds: list[FleetRoun
 
 
 def print_fleet(profile: FleetProfile) -> None:
-    table = Table(title=f"fleet against {profile.settings.target} (measured span "
+    drafts = ", ".join(sorted({g.draft for g in profile.groups}))
+    table = Table(title=f"{drafts} drafting for {profile.settings.target} (measured span "
                         f"{profile.settings.duration_s:g} s)")  # fmt: skip
-    for column in ("group", "devices", "draft", "quant", "policy", "arrival"):
-        table.add_column(column)
+    for column in ("group", "devices", "quant, policy", "arrival"):
+        table.add_column(column, no_wrap=True)
     for column in ("goodput tok/s/device", "ITL p50/p99 ms", "tokens/round", "sessions",
                    "J/token edge+server"):  # fmt: skip
         table.add_column(column, justify="right")
     for g in profile.groups:
         itl = g.inter_token_latency_s
         arrival = (f"closed, think {g.think_s:g} s" if g.arrival == "closed"
-                   else f"open, {g.sessions_per_s:g}/s")  # fmt: skip
+                   else f"open, {g.sessions_per_s:g} sessions/s")  # fmt: skip
         energy = ("-" if g.edge_j_per_token is None else f"{g.edge_j_per_token:.2f}+"
                   + ("?" if g.server_j_per_token is None else f"{g.server_j_per_token:.2f}"))  # fmt: skip
         table.add_row(
-            g.name, f"{g.devices_measured}/{g.count}", g.draft, g.quant, g.policy, arrival,
+            g.name, f"{g.devices_measured}/{g.count}", f"{g.quant} {g.policy}", arrival,
             f"{g.goodput_tok_s:.2f}",
             f"{1e3 * itl.get('p50', 0):.0f}/{1e3 * itl.get('p99', 0):.0f}",
             f"{g.tokens_per_round:.2f}", " ".join(f"{k} {v}" for k, v in sorted(g.sessions.items())),

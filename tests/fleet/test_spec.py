@@ -13,8 +13,8 @@ from tests.conftest import ROOT
 def test_the_example_fleet_file_loads_with_paths_from_its_folder():
     fleet = load_fleet(ROOT / "fleet.yaml")
     assert fleet.alignment == ROOT / "results/fleet/alignment.json"
-    assert [g.name for g in fleet.groups] == ["laptops", "phones"]
-    assert fleet.groups[1].arrival.kind == "open" and fleet.devices == 6
+    assert [g.name for g in fleet.groups] == ["laptops", "tablets", "phones"]
+    assert fleet.groups[2].arrival.kind == "open" and fleet.devices == 8
     assert all(g.configured for g in fleet.groups)
 
 
