@@ -102,7 +102,8 @@ def measure_verification(tmp: Path, max_batch: int) -> Path:
 
 
 def err(measured: float, predicted: float) -> float:
-    return predicted / measured - 1 if measured > 0 else float("nan")
+    """Relative error of the prediction; infinite when nothing was measured (a failed run)."""
+    return predicted / measured - 1 if measured > 0 else float("inf")
 
 
 def main() -> None:
