@@ -50,8 +50,9 @@ def mva_load_dependent(
     s = np.asarray(demand_s, float)
     states = int(np.prod([n + 1 for n in population]))
     if states > MAX_STATES:
-        raise ConfigspecError(f"{states} population states are too many for exact MVA; use "
-                              "fewer device groups or the simulation (--model simulation)")  # fmt: skip
+        raise ConfigspecError(f"{states} population states are too many for exact MVA: merge "
+                              "device groups, or predict with the simulation "
+                              "(configspec/fleet/predict.py, method simulation)")  # fmt: skip
     total = sum(population)
     rates = np.array([alpha(j) for j in range(1, total + 1)], float)  # alpha(1..total)
     if (rates <= 0).any():
