@@ -34,7 +34,7 @@ from configspec.profiles.fleet import (
     FleetSettings,
 )  # fmt: skip
 from configspec.profiles.io import default_output, save_profile
-from configspec.progress import console, step_progress
+from configspec.progress import console, exit_interrupted, step_progress
 from configspec.serving.edge import Connection, parse_address
 from configspec.serving.proto import verify_pb2 as pb
 from configspec.serving.relay import LinkShape, Relay
@@ -151,6 +151,10 @@ def _run_loadgen(plan_path: Path, records: Path, log: Path, total_s: float) -> d
                         describe(f"emulating: {last['rounds']} rounds, {last['sessions']} "
                                  "sessions")  # fmt: skip
             proc.wait(START_GRACE_S + STOP_GRACE_S)
+        except subprocess.TimeoutExpired as exc:
+            proc.kill()
+            raise ConfigspecError("the load generator did not stop after its run; killed it "
+                                  "(no profile written)") from exc
         except BaseException:
             proc.terminate()
             try:
@@ -262,7 +266,11 @@ def emulate(prepared: Prepared, options: FleetOptions) -> FleetProfile:
 
 
 def run_fleet(options: FleetOptions) -> tuple[FleetProfile, Path]:
-    profile = emulate(prepare(options), options)
+    prepared = prepare(options)
+    try:
+        profile = emulate(prepared, options)
+    except KeyboardInterrupt:
+        exit_interrupted(0, "", None, "interrupted before the end of the run: no fleet profile")
     out = options.out or default_output(profile.environment.device, "fleet")
     save_profile(profile, out)
     print_fleet(profile)
