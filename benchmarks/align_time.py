@@ -20,8 +20,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from configspec.alignment.command import align
-from configspec.alignment.sweep import AlignOptions
+from configspec.alignment.command import AlignOptions, align
+from configspec.profiles.alignment import AlignmentSettings
+from configspec.profiles.policy import Policy
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOWN_K = (1, 2, 4, 8)
@@ -38,9 +39,11 @@ def main() -> None:
     out = args.out or Path(tempfile.mkdtemp()) / "alignment-bench.json"
     quants = args.quants.split(",") if args.quants else None
     print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    opts = AlignOptions(new_tokens=args.new_tokens, threads=args.threads)
-    profile, _ = align(ROOT / "models.yaml", ["qwen2.5-coder-0.5b"], quants, None, args.n_prompts,
-                       opts, "bench", out)  # fmt: skip
+    profile, _ = align(AlignOptions(
+        models=ROOT / "models.yaml", drafts=["qwen2.5-coder-0.5b"], quants=quants,
+        n_prompts=args.n_prompts, threads=args.threads, device="bench", out=out,
+        settings=AlignmentSettings(new_tokens=args.new_tokens),
+    ))  # fmt: skip
     print(f"load average after: {os.getloadavg()[0]:.1f}")
     n_pos = {c.mode: c.n_positions for c in profile.cells}
     print(
@@ -57,7 +60,7 @@ def main() -> None:
     for cell in profile.cells:
         row = []
         for k in SHOWN_K:
-            stats = cell.policy(k)
+            stats = cell.stats(Policy.fixed(k))
             ci = stats.tokens_per_round_ci95
             band = f"[{ci[0]:.2f},{ci[1]:.2f}]" if ci else ""
             row.append(f"{stats.tokens_per_round:.2f}{band}/{cell.iid_tokens_per_round[k - 1]:.2f}")

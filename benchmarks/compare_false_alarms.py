@@ -26,10 +26,10 @@ from pathlib import Path
 
 from configspec.compare.drafting import compare_drafting
 from configspec.compare.result import Thresholds
-from configspec.profiles.drafting import DeviceProfile
+from configspec.profiles.drafting import DeviceProfile, DraftingSettings
 from configspec.profiles.io import load_profile
-from configspec.profiling.profile_command import profile_drafts
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
+from configspec.profiling.profile_command import ProfileOptions, profile_drafts
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTORS = [round(1 - i / 100, 2) for i in range(0, 51)]  # 1.00 (honest) .. 0.50
@@ -41,8 +41,11 @@ def make_profiles(folder: Path, count: int, threads: int, device: str) -> list[P
     for i in range(count):
         out = folder / f"honest-{i:02d}.json"
         t0 = time.perf_counter()
-        profile_drafts(ROOT / "models.yaml", ["qwen2.5-coder-0.5b"], ["Q4_K_M"], threads, 5, 32,
-                       (16,), 64, device, out)  # fmt: skip
+        settings = DraftingSettings(threads=threads, repetitions=5, decode_tokens=32,
+                                    contexts=[16], prefill_tokens=64)  # fmt: skip
+        profile_drafts(ProfileOptions(models=ROOT / "models.yaml", drafts=["qwen2.5-coder-0.5b"],
+                                      quants=["Q4_K_M"], settings=settings, device=device,
+                                      out=out))  # fmt: skip
         print(f"profile {i + 1}/{count}: {time.perf_counter() - t0:.0f} s, "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)  # fmt: skip
         paths.append(out)

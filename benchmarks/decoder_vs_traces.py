@@ -33,7 +33,7 @@ from configspec.alignment.walk import (
     monte_carlo_tokens_per_round,
     total,
 )
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 from configspec.registry import load_registry
 from configspec.runners.llama_cpp import LlamaCppRunner
 from configspec.sources.resolve import model_file

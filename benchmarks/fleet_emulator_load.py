@@ -86,11 +86,11 @@ def main() -> None:
         "schema_version": 1, "alignment": str(args.alignment.resolve()),
         "groups": [
             {"name": "near", "drafting": str(args.drafting.resolve()),
-             "draft": "qwen2.5-coder-0.5b", "quant": "Q4_K_M", "policy": {"k": 4},
+             "draft": "qwen2.5-coder-0.5b", "quant": "Q4_K_M", "policy": {"k_max": 4},
              "count": args.devices - half, "network": {"rtt_ms": 20},
              "arrival": {"kind": "closed", "think_s": args.think_s}},
             {"name": "far", "drafting": str(args.drafting.resolve()),
-             "draft": "qwen2.5-coder-0.5b", "quant": "Q8_0", "policy": {"k": 2},
+             "draft": "qwen2.5-coder-0.5b", "quant": "Q8_0", "policy": {"k_max": 2},
              "count": half, "network": {"rtt_ms": 80, "bandwidth_mbit_s": 5},
              "arrival": {"kind": "closed", "think_s": args.think_s}},
         ],

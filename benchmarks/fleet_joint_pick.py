@@ -89,7 +89,7 @@ def main() -> None:
         for g, pred in zip(measured[name].groups, report[key]["groups"], strict=True):
             target = pred["predicted"]["itl_target_s"]
             itl = g.inter_token_latency_s.get("mean", float("nan"))
-            print(f"{name:<11} {g.name:<10} {g.draft + ' ' + g.quant + ' ' + g.policy:<42} "
+            print(f"{name:<11} {g.name:<10} {g.draft + ' ' + g.quant + ' ' + g.policy.label:<42} "
                   f"{1e3 * itl:>8.0f}/{1e3 * pred['predicted']['mean_inter_token_latency_s']:<8.0f}"
                   f" {'-' if target is None else f'{1e3 * target:.0f}':>7}")  # fmt: skip
     base, joint = measured["per-device"], measured["joint"]

@@ -61,9 +61,9 @@ from configspec.registry import load_registry
 SERVER_CPU, EMULATOR_CPU = "0", "1"
 DRAFT = "qwen2.5-coder-0.5b"
 KINDS = {
-    "A": {"quant": "Q4_K_M", "policy": {"k": 4}, "network": {"rtt_ms": 20}},
-    "B": {"quant": "Q8_0", "policy": {"k": 2}, "network": {"rtt_ms": 0}},
-    "C": {"quant": "Q2_K", "policy": {"k": 8, "tau": 0.5}, "network": {"rtt_ms": 50}},
+    "A": {"quant": "Q4_K_M", "policy": {"k_max": 4}, "network": {"rtt_ms": 20}},
+    "B": {"quant": "Q8_0", "policy": {"k_max": 2}, "network": {"rtt_ms": 0}},
+    "C": {"quant": "Q2_K", "policy": {"k_max": 8, "tau": 0.5}, "network": {"rtt_ms": 50}},
 }
 FLEETS = {
     1: {"A": 1},
@@ -187,7 +187,7 @@ def main() -> None:
             for g, pm, ps, pr in groups:
                 e1 = err(g.goodput_tok_s, pm.goodput_tok_s)
                 worst = max(worst, abs(e1))
-                rows.append((f"{n}", f"{g.count} x {g.name} {g.quant} {g.policy}",
+                rows.append((f"{n}", f"{g.count} x {g.name} {g.quant} {g.policy.label}",
                              g.goodput_tok_s, pm.goodput_tok_s, e1, ps.goodput_tok_s,
                              err(g.goodput_tok_s, ps.goodput_tok_s),
                              err(g.goodput_tok_s, pr.goodput_tok_s)))  # fmt: skip

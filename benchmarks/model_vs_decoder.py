@@ -12,8 +12,8 @@ the way the profiles measure them, separately from the decoder runs:
     rolled back between repetitions (verification profile's method).
 The prediction is configspec.analytic.evaluate on those inputs (network: RTT only, no bandwidth
 limit; overhead 0). A second prediction adds the decoder's per-round bookkeeping (its `other_s`:
-acceptance, rollback) measured in a separate calibration run at K = 2 (MODEL.md: "per-round
-overhead measured by the real decoder") - the scenario's `overhead_ms_per_round`.
+acceptance, rollback) measured in a separate calibration run at K = 2 (docs/model.md, "Round":
+the decoder's bookkeeping) - the scenario's `overhead_ms_per_round`.
 
 The timing inputs are measured next to each decoder run, just before and just after it, and the
 cells run in a new random order on each of `--repeats` passes. On a shared VM the speed of the
@@ -48,7 +48,7 @@ PROMPTS = [
 
 
 def walk_with_full_acceptance(matches: np.ndarray, k: int) -> tuple[float, float, float]:
-    """(tokens/round, drafted/round, P(all drafted accepted)) of the greedy walk (MODEL.md)."""
+    """(tokens/round, drafted/round, P(all drafted accepted)) of the greedy walk (docs/alignment.md)."""
     n, s = len(matches), 0
     rounds = drafted = tokens = full = 0
     while s < n:

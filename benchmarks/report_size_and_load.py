@@ -51,7 +51,7 @@ LOAD_TARGET_S = 3.0
 def fill_missing(results: Path, work: Path) -> tuple[Path, list[str]]:
     """A copy of `results` with fixture alignment/verification/recommendations where missing."""
     from configspec.recommend.command import RecommendOptions, recommend
-    from tests.analytic import builders as b
+    from tests import builders as b
 
     copy = work / "results"
     shutil.copytree(results, copy)

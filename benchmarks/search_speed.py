@@ -32,9 +32,11 @@ from pathlib import Path
 import numpy as np
 
 from configspec.analytic.evaluate import DeviceTerms, RoundInputs
+from configspec.profiles.policy import Policy
+from configspec.search.engines import CONFIGSPEC
 from configspec.search.exact import Limits, enumerate_device
 from configspec.search.pareto import hypervolume, normalise
-from configspec.search.space import Space
+from configspec.search.space import SPECULATIVE, Space, object_array
 
 DRAFT_SIZES_B = [0.1, 0.3, 0.5, 1.0, 1.5, 3.0]  # synthetic draft sizes, billions of parameters
 QUANTS = {
@@ -43,7 +45,7 @@ QUANTS = {
     "Q4_K_M": (0.5, 0.02, 0.9),
     "Q2_K": (0.4, 0.08, 0.85),
 }  # (step factor, acceptance loss, power factor), synthetic
-TAUS = [math.nan, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+TAUS = [None, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 WEIGHTS = np.ones(3)
 
 
@@ -61,7 +63,7 @@ def synthetic_space(device: int, rng: np.random.Generator, k_max: int = 16,
             step = 0.004 * size * step_f * speed + 0.002
             for k in range(1, k_max + 1):
                 for tau in TAUS:
-                    if math.isnan(tau):
+                    if tau is None:
                         d, acc, extra = float(k), sum(a**j for j in range(1, k + 1)), a**k
                     else:
                         h = min(0.9, 2.0 * (1 - a) * tau**1.5)  # stop chance per position
@@ -69,10 +71,10 @@ def synthetic_space(device: int, rng: np.random.Generator, k_max: int = 16,
                         d = sum((1 - h) ** j for j in range(1, k + 1))
                         acc = sum(((1 - h) * a_t) ** j for j in range(1, k + 1))
                         extra = 1.0
-                    rows.append((f"draft-{size}B", quant, k, tau, d, extra, acc + 1, step,
-                                 watts * power_f * (0.5 + size / 6)))  # fmt: skip
+                    rows.append((f"draft-{size}B", quant, Policy(k_max=k, tau=tau), d, extra,
+                                 acc + 1, step, watts * power_f * (0.5 + size / 6)))  # fmt: skip
     col = list(zip(*rows, strict=True))
-    drafted = np.array(col[4], float)
+    drafted = np.array(col[3], float)
     verify_s = 0.025 + 0.0015 * (drafted + 1)  # a GPU-like server: nearly flat in K
     terms = DeviceTerms(
         mode="greedy", rtt_s=rng.uniform(0.005, 0.08), up_bit_s=rng.uniform(5, 100) * 1e6,
@@ -83,16 +85,18 @@ def synthetic_space(device: int, rng: np.random.Generator, k_max: int = 16,
     )  # fmt: skip
     n = len(rows)
     return Space(
-        device=f"synthetic-{device}", target="synthetic-target", draft=np.array(col[0], object),
-        quant=np.array(col[1], object), k_max=np.array(col[2], int), tau=np.array(col[3], float),
-        file=np.array(["synthetic.gguf"] * n, object),
-        draft_power_source=np.array(["estimated:synthetic"] * n, object),
+        device=f"synthetic-{device}", target="synthetic-target", target_quant="BF16",
+        engine=CONFIGSPEC, draft=object_array(col[0]), quant=object_array(col[1]),
+        policy=object_array(col[2]), runs=object_array([SPECULATIVE] * n),
+        file=object_array(["synthetic.gguf"] * n),
+        draft_power_source=object_array(["estimated:synthetic"] * n),
+        energy_source=object_array(["estimated: synthetic"] * n),
         inputs=RoundInputs(
-            drafted=drafted, extra_steps=np.array(col[5], float), tokens=np.array(col[6], float),
-            step_s=np.array(col[7], float), draft_w=np.array(col[8], float), verify_s=verify_s,
+            drafted=drafted, extra_steps=np.array(col[4], float), tokens=np.array(col[5], float),
+            step_s=np.array(col[6], float), draft_w=np.array(col[7], float), verify_s=verify_s,
             verify_j=300.0 * verify_s,
         ),
-        terms=terms, idle_source="estimated:synthetic", server_energy_source="estimated:synthetic",
+        terms=terms,
     )  # fmt: skip
 
 
@@ -111,13 +115,14 @@ def demo_space() -> tuple[list[Space], str]:
     except ConfigspecError as exc:
         rng = np.random.default_rng(0)
         space = synthetic_space(0, rng, drafts=[0.5])
-        keep = (np.isnan(space.tau)) | (space.k_max == 16)  # thresholds at K_max, like align
+        keep = [p.tau is None or p.k_max == 16 for p in space.policy]  # thresholds at K_max
         space = _subset(space, np.flatnonzero(keep))
         return [space], f"SYNTHETIC stand-in of the demo's shape (no real profiles: {exc})"
 
 
 def _subset(space: Space, index: np.ndarray) -> Space:
     fields = {k: v[index] for k, v in vars(space).items() if isinstance(v, np.ndarray)}
+    fields["policy"] = object_array(list(space.policy[index]))
     return Space(**{**vars(space), **fields, "inputs": space.inputs.take(index)})
 
 

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from configspec.errors import ConfigspecError
+from configspec.output import print_json, stdout
 from configspec.progress import console
 
 app = typer.Typer(
@@ -31,24 +32,38 @@ def _split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+def _ints(text: str, option: str, example: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise ConfigspecError(f"{option} takes integers like {example}, not {text!r}") from exc
+
+
 @models_app.command("list")
-def models_list(models: Path = ModelsOpt) -> None:
+def models_list(
+    models: Path = ModelsOpt,
+    json: bool = typer.Option(False, "--json", help="Print the registry as JSON."),
+) -> None:
     """Show the registry: every model, its role, source and quantizations."""
     from configspec.registry import load_registry
 
     registry = load_registry(models)
+    if json:
+        print_json(registry.model_dump(mode="json", exclude_none=True))
+        return
     table = Table(title=f"{models}")
     for column in ("name", "role", "target", "family", "backend", "source", "quantizations"):
         table.add_column(column)
     for m in registry.models:
         src = m.source
-        source = {"demo": f"demo:{src.demo}", "path": src.path, "hf": f"hf:{src.hf}/{src.file}"}
+        hf = f"hf:{src.hf}" + (f"/{src.file}" if src.file else "")
+        source = {"demo": f"demo:{src.demo}", "path": src.path, "hf": hf}
         quants = ", ".join(q + ("*" if q == m.quant else "") for q in m.quantizations)
         sweep = "" if m.in_default_sweep or m.role == "target" else " (opt-in)"
         table.add_row(m.name, m.role + sweep, m.target or "", m.family, m.backend,
                       source[src.kind], quants)  # fmt: skip
-    console.print(table)
-    console.print("* the source file's own quantization; others are derived by llama.cpp")
+    stdout.print(table)
+    stdout.print("* the source file's own quantization; others are derived by llama.cpp")
 
 
 @models_app.command("prepare")
@@ -76,22 +91,28 @@ def profile(
     tokens: int = typer.Option(64, min=4, help="Tokens decoded per repetition."),
     contexts: str = typer.Option("16,512", help="Context lengths (tokens) to decode at."),
     prefill_tokens: int = typer.Option(256, min=2, help="Prompt length for prefill."),
+    batch_tokens: str = typer.Option(
+        "2,5,9,17", help="Forwards over n tokens per context (llama.cpp re-reads each batch)."
+    ),
     device: str = typer.Option(None, help="Device name (default: hostname)."),
     out: Path = typer.Option(None, help="Output file (default results/<device>/drafting-*.json)."),
     power_w: float = typer.Option(None, help="Active power in W, if you know it (estimate)."),
     idle_power_w: float = typer.Option(None, help="Idle power in W with --power-w."),
 ) -> None:
     """Measure drafting throughput, prefill and power for each draft x quantization here."""
-    from configspec.profiling.profile_command import profile_drafts
+    from configspec.profiles.drafting import DraftingSettings
+    from configspec.profiling.profile_command import ProfileOptions, profile_drafts
 
-    try:
-        context_list = tuple(int(c) for c in contexts.split(","))
-    except ValueError as exc:
-        raise ConfigspecError(f"--contexts takes integers like 16,512, not {contexts!r}") from exc
-    profile_drafts(
-        models, _split(drafts), _split(quants), threads, repetitions, tokens, context_list,
-        prefill_tokens, device, out, power_w, idle_power_w,
+    settings = DraftingSettings(
+        threads=threads, repetitions=repetitions, warmup_tokens=min(8, tokens),
+        decode_tokens=tokens, contexts=list(_ints(contexts, "--contexts", "16,512")),
+        prefill_tokens=prefill_tokens,
+        batch_tokens=list(_ints(batch_tokens, "--batch-tokens", "2,5,9,17")),
     )  # fmt: skip
+    profile_drafts(ProfileOptions(
+        models=models, drafts=_split(drafts), quants=_split(quants), settings=settings,
+        device=device, out=out, power_w=power_w, idle_power_w=idle_power_w,
+    ))  # fmt: skip
 
 
 @app.command()
@@ -99,8 +120,13 @@ def align(
     models: Path = ModelsOpt,
     drafts: list[str] = typer.Option(None, "--drafts", help="Drafts to align (default: all)."),
     quants: list[str] = typer.Option(None, "--quants", help="Quantizations (default: listed)."),
-    prompts: Path = typer.Option(None, help="Prompt file, .jsonl or .csv (default: built-in)."),
+    prompts: Path = typer.Option(
+        None,
+        help='Prompt file, .jsonl or .csv; plain {"prompt"} lines and Spec-Bench\'s '
+        "question.jsonl work too (default: built-in).",
+    ),
     n_prompts: int = typer.Option(None, min=1, help="Use this many prompts, spread over kinds."),
+    kinds: list[str] = typer.Option(None, "--kinds", help="Only prompts of these kinds."),
     new_tokens: int = typer.Option(128, min=2, help="Tokens the target writes per prompt."),
     temperature: float = typer.Option(0.7, min=0.0, help="Sampling temperature (0: greedy only)."),
     seed: int = typer.Option(0, help="Seed for sampled continuations and Monte Carlo walks."),
@@ -111,8 +137,9 @@ def align(
     out: Path = typer.Option(None, help="Output file (default results/<device>/alignment-*.json)."),
 ) -> None:
     """Measure draft-target acceptance from teacher-forced traces, for every K and threshold."""
+    from configspec.alignment.command import AlignOptions
     from configspec.alignment.command import align as run_align
-    from configspec.alignment.sweep import AlignOptions
+    from configspec.profiles.alignment import AlignmentSettings
 
     try:
         tau_grid = tuple(float(t) for t in taus.split(",") if t.strip())
@@ -120,16 +147,13 @@ def align(
         raise ConfigspecError(f"--taus takes numbers like 0.3,0.5, not {taus!r}") from exc
     if any(not 0.0 <= t <= 1.0 for t in tau_grid):
         raise ConfigspecError(f"--taus are probabilities in [0, 1], not {taus!r}")
-    opts = AlignOptions(new_tokens=new_tokens, temperature=temperature, seed=seed,
-                        threads=threads, k_max=k_max, tau_grid=tau_grid)  # fmt: skip
-    run_align(models, _split(drafts), _split(quants), prompts, n_prompts, opts, device, out)
-
-
-def _ints(text: str, option: str, example: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(v) for v in text.split(",") if v.strip())
-    except ValueError as exc:
-        raise ConfigspecError(f"{option} takes integers like {example}, not {text!r}") from exc
+    settings = AlignmentSettings(new_tokens=new_tokens, temperature=temperature, seed=seed,
+                                 k_max=k_max, tau_grid=list(tau_grid))  # fmt: skip
+    run_align(AlignOptions(
+        models=models, drafts=_split(drafts), quants=_split(quants), prompts=prompts,
+        n_prompts=n_prompts, kinds=_split(kinds), threads=threads, device=device, out=out,
+        settings=settings,
+    ))  # fmt: skip
 
 
 @app.command("verify-latency")
@@ -148,24 +172,34 @@ def verify_latency(
     idle_power_w: float = typer.Option(None, help="Idle power in W with --power-w."),
 ) -> None:
     """Time the target scoring K+1 tokens on a warm cache, per K, context and batch size."""
-    from configspec.profiling.verification import VerifyLatencySettings
+    from configspec.profiles.verification import VerifySettings
+    from configspec.profiling.verify_command import VerifyOptions
     from configspec.profiling.verify_command import verify_latency as run_verify
 
     k_values = _ints(ks, "--ks", "0,1,2,4,8") if ks else tuple(range(k_max + 1))
-    settings = VerifyLatencySettings(
-        ks=k_values, contexts=_ints(contexts, "--contexts", "128,512"),
-        batch_sizes=_ints(batch_sizes, "--batch-sizes", "1,2,4,8"), repetitions=repetitions,
+    settings = VerifySettings(
+        ks=list(k_values), contexts=list(_ints(contexts, "--contexts", "128,512")),
+        batch_sizes=list(_ints(batch_sizes, "--batch-sizes", "1,2,4,8")), repetitions=repetitions,
     )  # fmt: skip
-    run_verify(models, target, threads, settings, device, out, power_w, idle_power_w)
+    run_verify(VerifyOptions(models=models, target=target, threads=threads, settings=settings,
+                             device=device, out=out, power_w=power_w,
+                             idle_power_w=idle_power_w))  # fmt: skip
 
 
 @app.command()
-def devices(threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job would use.")):
+def devices(
+    threads: int = typer.Option(os.cpu_count() or 1, help="Threads a job would use."),
+    json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+):
     """Show the power meter configspec would use here, why others were not, and how to enable them."""
     from device_profilers.report import devices_report
 
-    for label, text in devices_report(threads):
-        console.print(f"{label:>18}: {text}", highlight=False, markup=False, soft_wrap=True)
+    rows = devices_report(threads)
+    if json:
+        print_json([{"label": label, "text": text} for label, text in rows])
+        return
+    for label, text in rows:
+        stdout.print(f"{label:>18}: {text}", highlight=False, markup=False, soft_wrap=True)
 
 
 @app.command()
@@ -180,7 +214,7 @@ def doctor(
 
     rows, ok = doctor_rows(model_file or smallest_model_file(), threads)
     for label, text in rows:
-        console.print(f"{label:>12}: {text}", highlight=False, markup=False, soft_wrap=True)
+        stdout.print(f"{label:>12}: {text}", highlight=False, markup=False, soft_wrap=True)
     if not ok:
         raise typer.Exit(1)
 
@@ -205,13 +239,15 @@ def recommend(
     seed: int = typer.Option(0, help="optuna sampler seed."),
     llama_cpp_flags: str = typer.Option("new", help="new (--spec-draft-*) or old (--draft-*)."),
     out_dir: Path = typer.Option(None, help="Where recommendations.yaml/.json go (--results)."),
+    json: bool = typer.Option(False, "--json", help="Print the recommendations as JSON."),
     fleet: Path = typer.Option(
         None, help="A fleet file: one joint pick for devices sharing a server."
     ),
     calibration: Path = typer.Option(None, help="--fleet: a fleet profile (per-round overheads)."),
     models: Path = ModelsOpt,
 ) -> None:
-    """Search draft x quant x policy per device (or jointly for a --fleet); write the picks."""
+    """Search draft x quant x policy (or no speculation) per device, or jointly for a --fleet;
+    print and write the picks."""
     from configspec.recommend.command import RecommendOptions
     from configspec.recommend.command import recommend as run_recommend
 
@@ -222,6 +258,7 @@ def recommend(
             fleet=fleet, models=models, scenario=scenario, objective=objective,
             method="auto" if method == "exact" else method, evaluations=evaluations or 20000,
             storage=storage, seed=seed, calibration=calibration, out_dir=out_dir or results,
+            json=json,
         ))  # fmt: skip
         return
 
@@ -230,7 +267,7 @@ def recommend(
         verification=verification, scenario=scenario, min_goodput=min_goodput,
         max_joules_per_token=max_joules_per_token, max_cost=max_cost, method=method,
         objective=objective, sampler=sampler, evaluations=evaluations, storage=storage, seed=seed,
-        flags=llama_cpp_flags, out_dir=out_dir,
+        flags=llama_cpp_flags, out_dir=out_dir, json=json,
     ))  # fmt: skip
 
 
@@ -241,9 +278,10 @@ def report(
     png: bool = typer.Option(False, "--png", help="Also export each figure as PNG (kaleido)."),
 ) -> None:
     """Write one self-contained HTML report (plots, recommendations, provenance)."""
-    from configspec.report.build import write_report
+    from configspec.report.build import ReportOptions
+    from configspec.report.build import report as run_report
 
-    write_report(results, name, png)
+    run_report(ReportOptions(results=results, name=name, png=png))
 
 
 baseline_app = typer.Typer(help="Promote profiles to the baselines compare checks against.",
@@ -260,13 +298,15 @@ def compare(
     acceptance_tolerance: float = typer.Option(0.03, help="Alignment: tokens/round drop allowed."),
     markdown: Path = typer.Option(None, help="Also write a Markdown summary (CI comment) here."),
     junit: Path = typer.Option(None, help="Also write JUnit XML here."),
+    json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:
     """Regression gate: exit 0 pass, 1 regression, 2 incompatible or invalid input."""
-    from configspec.compare.command import run_compare
+    from configspec.compare.command import CompareOptions, run_compare
     from configspec.compare.result import Thresholds
 
     thresholds = Thresholds(tolerance, alpha, acceptance_tolerance)
-    raise typer.Exit(run_compare(baseline, current, thresholds, markdown, junit))
+    raise typer.Exit(run_compare(CompareOptions(baseline, current, thresholds, markdown, junit,
+                                                json)))  # fmt: skip
 
 
 @baseline_app.command("update")
@@ -389,9 +429,9 @@ def run(
     threads: int = typer.Option(min(4, os.cpu_count() or 1), help="CPU threads."),
 ) -> None:
     """The whole pipeline on the registry (default: the bundled demo pair)."""
-    from configspec.pipeline import run_pipeline
+    from configspec.pipeline import RunOptions, run_pipeline
 
-    run_pipeline(models, device, threads)
+    run_pipeline(RunOptions(models=models, device=device, threads=threads))
 
 
 def main() -> None:

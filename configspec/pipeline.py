@@ -1,50 +1,87 @@
-"""`configspec run`: every pipeline step that exists, in order, on the registry."""
+"""`configspec run`: every pipeline step, in order and numbered, on the registry."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from configspec.profiling.profile_command import profile_drafts
 from configspec.progress import console
-from configspec.registry import load_registry
-from configspec.sources.prepare import prepare_models
 
 RUN_ALIGN_PROMPTS, RUN_ALIGN_TOKENS = 12, 64  # the alignment subset `run` uses
 
 
-def run_pipeline(models: Path, device: str | None, threads: int) -> None:
-    console.rule("1/2 prepare models")
-    for line in prepare_models(load_registry(models)):
+@dataclass
+class RunOptions:
+    models: Path = Path("models.yaml")
+    device: str | None = None  # default: the hostname
+    threads: int = 2
+
+
+def _prepare(o: RunOptions) -> None:
+    from configspec.registry import load_registry
+    from configspec.sources.prepare import prepare_models
+
+    for line in prepare_models(load_registry(o.models)):
         console.print(line)
-    console.rule("2/2 profile drafting on this device")
-    profile_drafts(models, None, None, threads, repetitions=5, tokens=64, contexts=(16, 512),
-                   prefill_tokens=256, device=device, out=None)  # fmt: skip
-    # Alignment on a small subset (2 prompts of each kind) so a first run stays short;
-    # `configspec align` runs the full set (docs/alignment.md).
-    from configspec.alignment.command import align
-    from configspec.alignment.sweep import AlignOptions
 
-    console.rule(f"align with the target ({RUN_ALIGN_PROMPTS} prompts x {RUN_ALIGN_TOKENS} tokens)")
-    align(models, None, None, None, RUN_ALIGN_PROMPTS,
-          AlignOptions(new_tokens=RUN_ALIGN_TOKENS, threads=threads), device, None)  # fmt: skip
-    # Verification latency on a reduced grid (K 0,1,2,4,8,16; batch 1,2,4; 3 repetitions);
-    # `configspec verify-latency` measures K = 0..16 and batch 8 too (docs/verification.md).
-    from configspec.profiling.verification import VerifyLatencySettings
-    from configspec.profiling.verify_command import verify_latency
 
-    console.rule("verification latency of the target (reduced grid)")
-    verify_latency(models, None, threads, VerifyLatencySettings(
-        ks=(0, 1, 2, 4, 8, 16), contexts=(128, 512), batch_sizes=(1, 2, 4), repetitions=3,
-    ), device, None)  # fmt: skip
-    # Last step: turn the newest profiles under results/ into recommendations (one line names
-    # any profile still missing).
+def _profile(o: RunOptions) -> None:
+    from configspec.profiles.drafting import DraftingSettings
+    from configspec.profiling.drafting import DEFAULT_BATCH_TOKENS
+    from configspec.profiling.profile_command import ProfileOptions, profile_drafts
+
+    settings = DraftingSettings(threads=o.threads, batch_tokens=list(DEFAULT_BATCH_TOKENS))
+    profile_drafts(ProfileOptions(models=o.models, device=o.device, settings=settings))
+
+
+def _align(o: RunOptions) -> None:
+    # A small subset (2 prompts of each kind) so a first run stays short; `configspec align`
+    # runs the full set (docs/alignment.md).
+    from configspec.alignment.command import AlignOptions, align
+    from configspec.profiles.alignment import AlignmentSettings
+
+    align(AlignOptions(models=o.models, n_prompts=RUN_ALIGN_PROMPTS, threads=o.threads,
+                       device=o.device, settings=AlignmentSettings(new_tokens=RUN_ALIGN_TOKENS)))  # fmt: skip
+
+
+def _verify(o: RunOptions) -> None:
+    # A reduced grid (K 0,1,2,4,8,16; batch 1,2,4; 3 repetitions); `configspec verify-latency`
+    # measures K = 0..16 and batch 8 too (docs/verification.md).
+    from configspec.profiles.verification import VerifySettings
+    from configspec.profiling.verify_command import VerifyOptions, verify_latency
+
+    settings = VerifySettings(ks=[0, 1, 2, 4, 8, 16], contexts=[128, 512], batch_sizes=[1, 2, 4],
+                              repetitions=3)  # fmt: skip
+    verify_latency(VerifyOptions(models=o.models, threads=o.threads, device=o.device,
+                                 settings=settings))  # fmt: skip
+
+
+def _recommend(o: RunOptions) -> None:
+    # The newest profiles under results/ (one line names any profile still missing).
     from configspec.recommend.command import RecommendOptions, recommend
 
-    console.rule("recommend")
     recommend(RecommendOptions())
-    # The very end: the HTML report over everything above, and where to open it.
+
+
+def _report(o: RunOptions) -> None:
     from configspec.report.build import write_report
 
-    console.rule("report")
     report = write_report(Path("results"), "latest")
     console.print(f"open the report: {report.resolve()}")
+
+
+STEPS: list[tuple[str, Callable[[RunOptions], None]]] = [
+    ("prepare models", _prepare),
+    ("profile drafting on this device", _profile),
+    (f"align with the target ({RUN_ALIGN_PROMPTS} prompts x {RUN_ALIGN_TOKENS} tokens)", _align),
+    ("verification latency of the target (reduced grid)", _verify),
+    ("recommend", _recommend),
+    ("report", _report),
+]
+
+
+def run_pipeline(options: RunOptions) -> None:
+    for number, (title, step) in enumerate(STEPS, start=1):
+        console.rule(f"{number}/{len(STEPS)} {title}")
+        step(options)

@@ -7,6 +7,14 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
+MEASURED_PREFIX = "measured:"
+
+
+def is_measured(source: str | None) -> bool:
+    """The one rule for "is this figure measured?": its source label reads `measured:<meter>`;
+    anything else (`estimated:<basis>`, missing) is an estimate."""
+    return bool(source) and source.startswith(MEASURED_PREFIX)
+
 
 class MeterUnavailable(Exception):
     """This meter cannot run here; the message says why and how to enable it."""
@@ -31,7 +39,7 @@ class EnergyReading:
 
     @property
     def is_measured(self) -> bool:
-        return self.source.startswith("measured:")
+        return is_measured(self.source)
 
     def zone_power_w(self) -> dict[str, float]:
         if self.duration_s <= 0:
@@ -60,6 +68,11 @@ class PowerMeter(ABC):
     source: str
     #: how often the underlying value updates; windows shorter than this are unreliable.
     sampling_period_s: float
+    #: what an estimated figure rests on (a catalog entry, the user's wattage); None for a sensor.
+    basis: str | None = None
+    #: sensor reads that failed so far (polling meters hold the last good reading meanwhile).
+    errors: int = 0
+    last_error: str | None = None
 
     @staticmethod
     def clock() -> float:

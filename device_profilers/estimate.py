@@ -70,6 +70,7 @@ class EstimatedMeter(PowerMeter):
     def __init__(self, estimate: PowerEstimate):
         self.estimate = estimate
         self.source = estimate.source
+        self.basis = estimate.basis
         self._t0 = self.clock()
 
     def energy_j(self) -> float:

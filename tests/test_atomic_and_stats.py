@@ -7,7 +7,7 @@ import json
 import pytest
 
 from configspec.atomic_io import atomic_open, write_json_atomic
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 
 def test_failed_write_keeps_the_old_file(tmp_path):

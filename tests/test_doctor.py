@@ -36,5 +36,5 @@ def test_doctor_on_this_machine(demo_draft_path):
     result = run_cli("doctor", "--model-file", str(demo_draft_path))
     assert result.returncode == 0, result.stderr
     for label in ("backend", "system info", "compiled in", "CPU flags", "threads", "probe"):
-        assert f"{label}:" in result.stderr
-    assert "AMX_INT8=no" in result.stderr or "AMX_INT8" not in result.stderr
+        assert f"{label}:" in result.stdout
+    assert "AMX_INT8=no" in result.stdout or "AMX_INT8" not in result.stdout

@@ -97,26 +97,26 @@ SPIN = "import time\nend = time.monotonic() + 120\nwhile time.monotonic() < end:
 def test_real_profile_flags_and_remeasures_under_contention(demo_registry, test_threads, tmp_path):
     """A short real profile with two busy child processes is flagged and re-measured; the same
     profile on the quiet machine is not flagged."""
-    from configspec.profiling.drafting import DecodeSettings
+    from configspec.profiles.drafting import DraftingSettings
     from configspec.profiling.drafting_sweep import new_profile, run_sweep, select_cells
     from device_profilers import detect_meter
 
-    settings = DecodeSettings(repetitions=3, warmup_tokens=4, decode_tokens=16, contexts=(16,),
-                              prefill_tokens=32)  # fmt: skip
+    settings = DraftingSettings(threads=test_threads, repetitions=3, warmup_tokens=4,
+                                decode_tokens=16, contexts=[16], prefill_tokens=32)  # fmt: skip
     meter, skipped = detect_meter(threads=test_threads)
     cells = select_cells(demo_registry, ["qwen2.5-coder-0.5b"], ["Q4_K_M"])
 
     def profile(name: str, retries: list):
-        p = new_profile("demo", test_threads, settings, meter, skipped, "llama_cpp", "?")
-        run_sweep(cells, p, tmp_path / f"{name}.json", test_threads, settings, meter,
-                  on_busy=lambda what, load: retries.append(what))  # fmt: skip
+        p = new_profile("demo", settings, meter, skipped, "llama_cpp", "?")
+        run_sweep(cells, p, tmp_path / f"{name}.json", meter,
+                  on_busy=lambda what, load: retries.append((what, load)))  # fmt: skip
         return p.cells[0]
 
     quiet_retries: list = []
     quiet = profile("quiet", quiet_retries)
     decode = quiet.decode[0].machine_load
+    # (a stray process can flag one attempt; the kept one is quiet after at most two more)
     assert decode is not None and not decode.busy, decode.reasons
-    assert quiet_retries == []
 
     busy_retries: list = []
     spinners = [subprocess.Popen([sys.executable, "-c", SPIN]) for _ in range(2)]
@@ -128,5 +128,11 @@ def test_real_profile_flags_and_remeasures_under_contention(demo_registry, test_
             s.wait()
     decode = busy.decode[0].machine_load
     assert decode.attempts > 1 and busy_retries, "the busy cell was not measured again"
-    assert decode.busy and any("other processes" in r for r in decode.reasons), decode.reasons
-    assert any("machine busy" in note for note in busy.busy_notes())
+    flagged = [load for what, load in busy_retries if "@" in what]  # the decode measurements
+    assert flagged and all(load.busy for load in flagged)
+    assert any("other processes" in r for load in flagged for r in load.reasons), flagged
+    # The quietest attempt is kept: on a machine with more cores than the spinners fill, a
+    # re-measurement can be quiet; when it is not, the profile says so in its notes.
+    assert len(decode.reasons) <= min(len(load.reasons) for load in flagged)
+    if decode.busy:
+        assert any("machine busy" in note for note in busy.busy_notes())

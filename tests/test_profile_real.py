@@ -6,9 +6,8 @@ import json
 
 import pytest
 
-from configspec.profiles.drafting import DeviceProfile
+from configspec.profiles.drafting import DeviceProfile, DraftingSettings
 from configspec.profiles.io import load_profile
-from configspec.profiling.drafting import DecodeSettings
 from configspec.profiling.drafting_sweep import new_profile, run_sweep, select_cells
 from device_profilers import detect_meter
 
@@ -18,13 +17,19 @@ pytestmark = pytest.mark.real_model
 @pytest.fixture(scope="module")
 def small_profile(demo_registry, demo_draft_path, test_threads, tmp_path_factory):
     out = tmp_path_factory.mktemp("results") / "demo" / "drafting.json"
-    settings = DecodeSettings(
-        repetitions=3, warmup_tokens=4, decode_tokens=12, contexts=(8, 64), prefill_tokens=32
+    settings = DraftingSettings(
+        threads=test_threads,
+        repetitions=3,
+        warmup_tokens=4,
+        decode_tokens=12,
+        contexts=[8, 64],
+        prefill_tokens=32,
+        batch_tokens=[2, 5],
     )
     meter, skipped = detect_meter(threads=test_threads)
     cells = select_cells(demo_registry, ["qwen2.5-coder-0.5b"], ["Q4_K_M"])
-    profile = new_profile("demo", test_threads, settings, meter, skipped, "llama_cpp", "?")
-    run_sweep(cells, profile, out, test_threads, settings, meter)
+    profile = new_profile("demo", settings, meter, skipped, "llama_cpp", "?")
+    run_sweep(cells, profile, out, meter)
     return out, settings
 
 
@@ -38,6 +43,10 @@ def test_profile_file_is_valid_and_consistent(small_profile, demo_draft_path):
     assert cell.file == str(demo_draft_path)
     assert cell.file_sha256 == "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
     assert [d.context_tokens for d in cell.decode] == [8, 64]
+    assert [(b.context_tokens, b.tokens) for b in cell.batch] == [(8, 2), (8, 5), (64, 2), (64, 5)]
+    for batch in cell.batch:  # one timed forward per repetition, raw samples kept
+        assert batch.latency_s.n == settings.repetitions == len(batch.latency_s.samples)
+        assert all(s > 0 for s in batch.latency_s.samples)
     for decode in cell.decode:
         rate = decode.tokens_per_s
         assert rate.n == settings.repetitions == len(decode.step_s)

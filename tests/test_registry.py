@@ -53,7 +53,7 @@ def test_good_registry_normalises_quant_case(write_registry):
         ("    target: big\n", "", "a draft needs 'target'"),
         ("    target: big\n", "    target: nobody\n", "names target 'nobody'"),
         ("{path: /models/big.gguf}", "{path: /a.gguf, hf: x/y, file: z}", "exactly one of"),
-        ("{path: /models/big.gguf}", "{hf: org/repo}", "needs 'file'"),
+        ("{path: /models/big.gguf}", "{hf: org/repo}", "for llama_cpp needs 'file'"),
         ("name: small", "name: big", "repeated: big"),
         ("schema_version: 1", "schema_version: 7", "schema_version"),
     ],

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from configspec.profiles.drafting import DeviceProfile, DraftCell, Prefill
+from configspec.profiles.drafting import DeviceProfile, DraftCell, DraftingSettings, Prefill
 from configspec.profiles.io import load_profile, save_profile
+from configspec.profiles.summary import Summary
 from configspec.profiling import drafting_sweep
-from configspec.profiling.drafting import DecodeSettings
-from configspec.profiling.stats import Summary
 from device_profilers.estimate import EstimatedMeter, PowerEstimate
 
 
@@ -33,13 +32,14 @@ def test_interrupt_keeps_measured_cells(tmp_path, monkeypatch, demo_registry):
 
     monkeypatch.setattr(drafting_sweep, "profile_cell", profile_cell)
     meter = EstimatedMeter(PowerEstimate(1.0, 2.0, "estimated:user", "test"))
-    settings = DecodeSettings()
-    profile = drafting_sweep.new_profile("dev", 2, settings, meter, {}, "llama_cpp", "0.3.36")
+    profile = drafting_sweep.new_profile(
+        "dev", DraftingSettings(), meter, {}, "llama_cpp", "0.3.36"
+    )
     out = tmp_path / "p.json"
     cells = drafting_sweep.select_cells(demo_registry)
     assert len(cells) == 4
     with pytest.raises(KeyboardInterrupt):
-        drafting_sweep.run_sweep(cells, profile, out, 2, settings, meter)
+        drafting_sweep.run_sweep(cells, profile, out, meter)
     kept = load_profile(out, DeviceProfile)
     assert kept.interrupted is True
     assert [c.draft for c in kept.cells] == ["qwen2.5-coder-0.5bQ4_K_M"]
@@ -47,7 +47,7 @@ def test_interrupt_keeps_measured_cells(tmp_path, monkeypatch, demo_registry):
 
 def test_existing_result_survives_a_failing_save(tmp_path, monkeypatch):
     meter = EstimatedMeter(PowerEstimate(1.0, 2.0, "estimated:user", "test"))
-    profile = drafting_sweep.new_profile("dev", 2, DecodeSettings(), meter, {}, "llama_cpp", "x")
+    profile = drafting_sweep.new_profile("dev", DraftingSettings(), meter, {}, "llama_cpp", "x")
     out = tmp_path / "p.json"
     save_profile(profile, out)
     before = out.read_text()

@@ -1,8 +1,14 @@
 """The prompt set: configspec's own (configspec/data/prompts.jsonl) or the user's JSONL / CSV file.
 
-JSONL: one object per line, {"id", "kind", "messages": [{"role", "content"}, ...]} (a plain
-"prompt" string is accepted in place of messages). CSV: columns id, kind, prompt (one user turn).
-The runner applies the target's chat template to the messages (Runner.chat_prompt).
+JSONL, one object per line, in any of three shapes:
+- configspec's: {"id", "kind", "messages": [{"role", "content"}, ...]}, or "prompt": "text" in
+  place of messages (one user turn);
+- plain {"prompt": "text"} lines: numbered `prompt-<line>`, kind `unspecified`;
+- Spec-Bench's question.jsonl {"question_id", "category", "turns": [...]}: id
+  `<category>-<question_id>`, kind = category, the first turn (a later turn needs the model's
+  own answer to the first, which a fixed prompt set does not have).
+CSV: a `prompt` column (one user turn), optional `id` and `kind` columns. The runner applies the
+target's chat template to the messages (Runner.chat_prompt).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from configspec.errors import ConfigspecError
 
 DEFAULT_PROMPTS = "configspec/data/prompts.jsonl"  # label written into profiles
 ROLES = ("system", "user", "assistant")
+UNSPECIFIED_KIND = "unspecified"
 
 
 class Message(BaseModel):
@@ -41,10 +48,23 @@ def _check(prompt: Prompt, where: str) -> Prompt:
     return prompt
 
 
-def _from_record(record: object, where: str) -> Prompt:
+def _spec_bench(record: dict, where: str) -> dict:
+    """Spec-Bench's question.jsonl: {"question_id", "category", "turns"} -> the first turn."""
+    turns = record["turns"]
+    if not isinstance(turns, list) or not turns or not isinstance(turns[0], str):
+        raise ConfigspecError(f"{where}: turns: expected a list of strings (Spec-Bench format)")
+    category = str(record.get("category") or UNSPECIFIED_KIND)
+    return {"id": f"{category}-{record['question_id']}", "kind": category,
+            "messages": [{"role": "user", "content": turns[0]}]}  # fmt: skip
+
+
+def _from_record(record: object, where: str, number: int) -> Prompt:
     if not isinstance(record, dict):
         raise ConfigspecError(f"{where}: expected a JSON object with id, kind and messages")
+    if "question_id" in record and "turns" in record:
+        record = _spec_bench(record, where)
     if "messages" not in record and isinstance(record.get("prompt"), str):
+        record = {"id": f"prompt-{number}", "kind": UNSPECIFIED_KIND, **record}
         record = {**record, "messages": [{"role": "user", "content": record["prompt"]}]}
         record.pop("prompt")
     try:
@@ -53,7 +73,7 @@ def _from_record(record: object, where: str) -> Prompt:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "record"
         raise ConfigspecError(
-            f"{where}: {field}: {first['msg']} (each line needs id, kind and messages)"
+            f"{where}: {field}: {first['msg']} (each line needs messages, or a prompt, or Spec-Bench's turns; docs/alignment.md)"
         ) from exc
 
 
@@ -67,19 +87,16 @@ def _read_jsonl(path: Path, text: str) -> list[Prompt]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ConfigspecError(f"{where}: not valid JSON ({exc.msg})") from exc
-        prompts.append(_from_record(record, where))
+        prompts.append(_from_record(record, where, number))
     return prompts
 
 
 def _read_csv(path: Path, text: str) -> list[Prompt]:
     rows = csv.DictReader(text.splitlines())
-    missing = {"id", "kind", "prompt"} - set(rows.fieldnames or [])
-    if missing:
-        raise ConfigspecError(
-            f"{path}: CSV needs the columns id, kind, prompt (missing: {', '.join(sorted(missing))})"
-        )
+    if "prompt" not in (rows.fieldnames or []):
+        raise ConfigspecError(f"{path}: CSV needs a prompt column (id and kind are optional)")
     return [
-        _from_record({"id": r["id"], "kind": r["kind"], "prompt": r["prompt"]}, f"{path}:{i}")
+        _from_record({k: r[k] for k in ("id", "kind", "prompt") if r.get(k)}, f"{path}:{i}", i)
         for i, r in enumerate(rows, start=2)
     ]
 
@@ -112,9 +129,19 @@ def load_prompts(path: Path | None = None) -> list[Prompt]:
     return prompts
 
 
-def select_prompts(prompts: list[Prompt], n: int | None) -> list[Prompt]:
-    """The first `n` prompts taken round-robin over kinds (file order within a kind), so a small
-    subset still covers every task kind; all of them when n is None."""
+def select_prompts(
+    prompts: list[Prompt], n: int | None, kinds: list[str] | None = None
+) -> list[Prompt]:
+    """The first `n` prompts (of `kinds`, when given) taken round-robin over kinds (file order
+    within a kind), so a small subset still covers every task kind; all of them when n is None."""
+    if kinds:
+        have = sorted({p.kind for p in prompts})
+        unknown = sorted(set(kinds) - set(have))
+        if unknown:
+            raise ConfigspecError(
+                f"no prompts of kind {', '.join(unknown)} (the prompt set has: {', '.join(have)})"
+            )
+        prompts = [p for p in prompts if p.kind in kinds]
     if n is None or n >= len(prompts):
         return list(prompts)
     if n < 1:

@@ -32,32 +32,17 @@ from configspec.alignment.traces import (
 )
 from configspec.atomic_io import atomic_open
 from configspec.errors import ConfigspecError
-from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
+from configspec.profiles.alignment import AlignmentCell, AlignmentProfile, AlignmentSettings
 from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
 from configspec.profiling.drafting_sweep import Cell
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
 from configspec.runners.base import Runner
-from configspec.sources.cache import file_sha256
+from configspec.sources.cache import model_sha256
 from configspec.sources.resolve import model_file
 
 N_CTX = 4096
-
-
-@dataclass(frozen=True)
-class AlignOptions:
-    new_tokens: int = 128
-    temperature: float = 0.7  # 0: greedy only
-    seed: int = 0
-    threads: int = 2
-    k_max: int = 16
-    tau_grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-    mc_passes: int = 400
-
-    @property
-    def modes(self) -> tuple[str, ...]:
-        return ("greedy", "sampled") if self.temperature > 0 else ("greedy",)
 
 
 def default_output(device: str) -> Path:
@@ -66,11 +51,6 @@ def default_output(device: str) -> Path:
 
 def traces_path(out: Path) -> Path:
     return out.with_name(out.stem + ".traces.npz")
-
-
-def target_quant(target: ModelEntry) -> str:
-    """The target runs at its first listed quantization."""
-    return target.quantizations[0]
 
 
 def group_by_target(registry: Registry, cells: list[Cell]) -> list[tuple[ModelEntry, list[Cell]]]:
@@ -95,24 +75,29 @@ class _CellState:
 
 
 def _cell_template(
-    cell: Cell, mode: str, target: ModelEntry, opts: AlignOptions, hashes: dict[Path, str],
-    draft_path: Path, target_path: Path,
+    cell: Cell, mode: str, target: ModelEntry, settings: AlignmentSettings, hashes: dict[Path, str],
+    draft_path: Path, target_path: Path, loaded: tuple[str | None, str | None] = (None, None),
 ) -> AlignmentCell:  # fmt: skip
+    """A cell's identity; `loaded` is what the draft and target runners loaded (their precision,
+    where the backend chooses it) and is recorded over the registry's quantizations."""
     for path in (draft_path, target_path):
         if path not in hashes:
-            hashes[path] = file_sha256(path)
+            hashes[path] = model_sha256(path)
     return AlignmentCell(
-        draft=cell.model.name, quant=cell.quant, draft_sha256=hashes[draft_path],
-        target=target.name, target_quant=target_quant(target), target_sha256=hashes[target_path],
-        mode=mode, temperature=opts.temperature if mode == "sampled" else 0.0, n_prompts=0,
+        draft=cell.model.name, quant=loaded[0] or cell.quant, draft_sha256=hashes[draft_path],
+        target=target.name, target_quant=loaded[1] or target.serving_quant,
+        target_sha256=hashes[target_path],
+        mode=mode, temperature=settings.temperature if mode == "sampled" else 0.0, n_prompts=0,
         n_positions=0, acceptance_rate=0.0, acceptance_by_position=[], fixed_k=[],
         iid_tokens_per_round=[],
         confidence="max_q_at_temperature" if mode == "sampled" else "argmax_prob_t1",
     )  # fmt: skip
 
 
-def _figures(state: _CellState, opts: AlignOptions, traces_file: str) -> AlignmentCell:
-    figures = summarize_cell(state.traces, state.summaries, opts.k_max, opts.tau_grid)
+def _figures(state: _CellState, settings: AlignmentSettings, traces_file: str) -> AlignmentCell:
+    figures = summarize_cell(
+        state.traces, state.summaries, settings.k_max, tuple(settings.tau_grid)
+    )
     return state.template.model_copy(
         update=dict(
             n_prompts=len(state.traces),
@@ -148,67 +133,84 @@ def chat_tokens(target: Runner, prompt: Prompt) -> list[int]:
 
 
 def align_target(
-    target_model: ModelEntry, cells: list[Cell], prompts: list[Prompt], opts: AlignOptions,
-    profile: AlignmentProfile, out: Path, on_step: Callable[[str, str], None] = lambda phase, text: None,
+    target_model: ModelEntry, cells: list[Cell], prompts: list[Prompt], settings: AlignmentSettings,
+    threads: int, profile: AlignmentProfile, out: Path, on_step: Callable[[str, str], None] = lambda phase, text: None,
     on_prompt: Callable[[str], None] = lambda _: None,
 ) -> None:  # fmt: skip
     """Align `cells` (drafts of one target) over `prompts`, appending cells to `profile`."""
-    target_path = model_file(target_model, target_quant(target_model))
+    target_path = model_file(target_model, target_model.serving_quant)
     draft_paths = [model_file(c.model, c.quant) for c in cells]
     hashes: dict[Path, str] = {}
     runners: list[Runner] = []
     try:
-        target = open_runner(target_model.backend, target_path, threads=opts.threads, n_ctx=N_CTX)
+        target = open_runner(target_model.backend, target_path, threads=threads, n_ctx=N_CTX,
+                             quant=target_model.serving_quant)  # fmt: skip
         runners.append(target)
         drafts = []
         for cell, path in zip(cells, draft_paths, strict=True):
-            draft = open_runner(cell.model.backend, path, threads=opts.threads, n_ctx=N_CTX)
+            draft = open_runner(cell.model.backend, path, threads=threads, n_ctx=N_CTX,
+                                quant=cell.quant)  # fmt: skip
             runners.append(draft)
             check_same_tokenizer(draft, target, f"{cell.label}", target_model.name)
             drafts.append(draft)
         states = [
-            _CellState(_cell_template(c, mode, target_model, opts, hashes, p, target_path))
-            for c, p in zip(cells, draft_paths, strict=True)
-            for mode in opts.modes
+            _CellState(
+                _cell_template(
+                    c,
+                    mode,
+                    target_model,
+                    settings,
+                    hashes,
+                    p,
+                    target_path,
+                    (d.precision, target.precision),
+                )
+            )  # fmt: skip
+            for c, p, d in zip(cells, draft_paths, drafts, strict=True)
+            for mode in settings.modes
         ]
         start = len(profile.cells)
         stop = target.stop_tokens()
         for prompt in prompts:
             tokens = chat_tokens(target, prompt)
-            if len(tokens) + opts.new_tokens > N_CTX:
+            if len(tokens) + settings.new_tokens > N_CTX:
                 raise ConfigspecError(
-                    f"prompt {prompt.id} has {len(tokens)} tokens; with {opts.new_tokens} new "
+                    f"prompt {prompt.id} has {len(tokens)} tokens; with {settings.new_tokens} new "
                     f"tokens it exceeds the {N_CTX}-token context: shorten it"
                 )
             on_step(target_model.name, f"{target_model.name} writes {prompt.id} (greedy)")
-            continuations = [generate(target, tokens, opts.new_tokens, 0.0, None, stop)]
-            if "sampled" in opts.modes:
+            continuations = [generate(target, tokens, settings.new_tokens, 0.0, None, stop)]
+            if "sampled" in settings.modes:
                 on_step(
                     target_model.name,
-                    f"{target_model.name} writes {prompt.id} (T={opts.temperature:g})",
+                    f"{target_model.name} writes {prompt.id} (T={settings.temperature:g})",
                 )
-                rng = prompt_rng(opts.seed, prompt.id)
+                rng = prompt_rng(settings.seed, prompt.id)
                 continuations.append(
-                    generate(target, tokens, opts.new_tokens, opts.temperature, rng, stop)
+                    generate(target, tokens, settings.new_tokens, settings.temperature, rng, stop)
                 )
             for c_index, (cell, draft) in enumerate(zip(cells, drafts, strict=True)):
                 on_step(cell.label, f"{cell.label} reads {prompt.id}")
                 rows = draft_logits(draft, tokens, [c.tokens for c in continuations])
-                for m_index, mode in enumerate(opts.modes):
+                for m_index, mode in enumerate(settings.modes):
                     cont = continuations[m_index]
                     sampled = mode == "sampled"
                     trace = position_stats(
                         prompt.id, cont.tokens, rows[m_index],
-                        cont.logits if sampled else None, opts.temperature if sampled else 0.0,
+                        cont.logits if sampled else None, settings.temperature if sampled else 0.0,
                     )  # fmt: skip
-                    state = states[c_index * len(opts.modes) + m_index]
+                    state = states[c_index * len(settings.modes) + m_index]
                     state.traces.append(trace)
                     state.summaries.append(
                         summarize_prompt(
-                            trace, opts.k_max, opts.tau_grid, opts.mc_passes, opts.seed
+                            trace,
+                            settings.k_max,
+                            tuple(settings.tau_grid),
+                            settings.monte_carlo_passes,
+                            settings.seed,
                         )  # fmt: skip
                     )
-            updated = [_figures(s, opts, traces_path(out).name) for s in states]
+            updated = [_figures(s, settings, traces_path(out).name) for s in states]
             _save_traces(out, states)
             profile.cells[start:] = updated
             save_profile(profile, out)

@@ -12,6 +12,9 @@ continuation (Runner.forward(..., all_logits=True)) gives, for every continuatio
   distribution at the temperature (Leviathan et al. 2023: the acceptance probability);
 - `confidence[t]`: greedy: the draft's argmax probability at T = 1; sampled: max q_t at the
   temperature (what a p-min / tau rule sees when drafting that way);
+- `llama_cpp_confidence[t]`: what llama.cpp's p-min compares: the top token's probability after
+  the draft's sampler chain, top-k 10 at T = 1, renormalised over those 10
+  (common/speculative.cpp draft-simple; llama-sampler.cpp top_k then dist's softmax);
 - `rank[t]`: how many tokens the draft scores strictly above tokens[t], capped at RANK_CAP
   (8 = not in the draft's top 8); match implies rank 0.
 
@@ -31,6 +34,7 @@ from configspec.alignment.walk import RANK_CAP
 from configspec.runners.base import Runner
 
 ROW_CHUNK = 32  # rows per float64 softmax block: bounds memory at ~40 MB for a 152k vocabulary
+LLAMA_CPP_DRAFT_TOP_K = 10  # llama.cpp's draft sampler: top-k 10, then dist (softmax at T = 1)
 
 
 @dataclass
@@ -51,6 +55,7 @@ class PromptTrace:
     confidence: np.ndarray  # float32
     rank: np.ndarray  # uint8, 0..RANK_CAP
     beta: np.ndarray | None = None  # float32, sampled mode only
+    llama_cpp_confidence: np.ndarray | None = None  # float32; None in traces made before it
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -116,6 +121,15 @@ def draft_logits(
     return out
 
 
+def llama_cpp_confidence(logits: np.ndarray) -> np.ndarray:
+    """Per row, the top token's probability over the top LLAMA_CPP_DRAFT_TOP_K logits at T = 1:
+    1 / sum_{i in top k} exp(z_i - z_max), the number llama.cpp compares with --spec-draft-p-min."""
+    z = np.asarray(logits, dtype=np.float64)
+    k = min(LLAMA_CPP_DRAFT_TOP_K, z.shape[-1])
+    top = np.partition(z, z.shape[-1] - k, axis=-1)[..., -k:]
+    return 1.0 / np.exp(top - top.max(axis=-1, keepdims=True)).sum(axis=-1)
+
+
 def position_stats(
     prompt_id: str, tokens: np.ndarray, draft_rows: np.ndarray,
     target_rows: np.ndarray | None = None, temperature: float = 0.0,
@@ -131,6 +145,7 @@ def position_stats(
     match = np.empty(n, dtype=bool)
     rank = np.empty(n, dtype=np.uint8)
     confidence = np.empty(n, dtype=np.float32)
+    llama_cpp = np.empty(n, dtype=np.float32)
     beta = np.empty(n, dtype=np.float32) if sampled else None
     for lo in range(0, n, ROW_CHUNK):
         hi = min(n, lo + ROW_CHUNK)
@@ -141,19 +156,20 @@ def position_stats(
         rank[lo:hi] = np.minimum((z > chosen[:, None]).sum(axis=1), RANK_CAP)
         log_q = _log_softmax_rows(z, temperature if sampled else 1.0)
         confidence[lo:hi] = np.exp(log_q.max(axis=1))
+        llama_cpp[lo:hi] = llama_cpp_confidence(z)
         if sampled:
             p = np.exp(_log_softmax_rows(target_rows[lo:hi], temperature))
             common = min(p.shape[1], log_q.shape[1])  # padded vocabularies may differ in size
             beta[lo:hi] = np.minimum(p[:, :common], np.exp(log_q[:, :common])).sum(axis=1)
     return PromptTrace(
         prompt_id, tokens.astype(np.int32), match, confidence, rank,
-        None if beta is None else np.clip(beta, 0.0, 1.0),
+        None if beta is None else np.clip(beta, 0.0, 1.0), llama_cpp,
     )  # fmt: skip
 
 
 # ---- storage -----------------------------------------------------------------------------------
 
-FIELDS = ("tokens", "match", "confidence", "rank", "beta")
+FIELDS = ("tokens", "match", "confidence", "rank", "beta", "llama_cpp_confidence")
 
 
 def pack_traces(key: str, traces: list[PromptTrace]) -> dict[str, np.ndarray]:

@@ -5,7 +5,7 @@ continuation token t given the prompt and target tokens 0..t-1 (teacher forcing)
 `matches[t]` (draft argmax == target token), `betas[t]` (sum_v min(p, q) at the temperature),
 `confidence[t]` (the draft's max probability) and `ranks[t]` (target token's rank under the draft).
 
-Rounds (shared/MODEL.md; vLLM spec-decode counters): a round starting at continuation position s
+Rounds (docs/alignment.md; vLLM spec-decode counters): a round starting at continuation position s
 drafts D tokens for positions s..s+D-1, accepts the run of matches A <= D, and emits A + 1 tokens
 (accepted + the target's bonus/correction token at s+A). The next round starts at s + A + 1.
 
@@ -38,6 +38,9 @@ class WalkCounts:
     accepted: float = 0
     tokens: float = 0
     full: float = 0  # rounds that drafted and had every draft accepted (greedy walks only)
+    # rounds whose draft stopped on a low-confidence token, before K max and the end of the text
+    # (the draft paid one forward call for the token it did not keep; llama.cpp the same)
+    stopped_early: float = 0
 
     def __add__(self, other: WalkCounts) -> WalkCounts:
         return WalkCounts(
@@ -46,6 +49,7 @@ class WalkCounts:
             self.accepted + other.accepted,
             self.tokens + other.tokens,
             self.full + other.full,
+            self.stopped_early + other.stopped_early,
         )
 
     @property
@@ -64,6 +68,10 @@ class WalkCounts:
     @property
     def accepted_per_round(self) -> float:
         return self.accepted / self.rounds if self.rounds else 0.0
+
+    @property
+    def stopped_early_per_round(self) -> float:
+        return self.stopped_early / self.rounds if self.rounds else 0.0
 
 
 def total(counts: Iterable[WalkCounts]) -> WalkCounts:
@@ -108,11 +116,15 @@ def _run_lengths(ones: np.ndarray) -> np.ndarray:
 # ---- greedy: exact walks -----------------------------------------------------------------------
 
 
-def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
-    """Walk one greedy trace given the number of tokens drafted at each possible round start."""
+def walk_with_lengths(
+    matches: np.ndarray, lengths: np.ndarray, caps: np.ndarray | None = None
+) -> WalkCounts:
+    """Walk one greedy trace given the number of tokens drafted at each possible round start
+    (and the most it could draft there, `caps`: a round drafting fewer stopped early)."""
     m = np.asarray(matches, dtype=bool)
     n = len(m)
     run = _run_lengths(m)
+    caps = lengths if caps is None else caps
     counts = WalkCounts()
     s = 0
     while s < n:
@@ -123,6 +135,7 @@ def walk_with_lengths(matches: np.ndarray, lengths: np.ndarray) -> WalkCounts:
         counts.accepted += a
         counts.tokens += a + 1
         counts.full += d > 0 and a == d
+        counts.stopped_early += int(d < caps[s])
         s += a + 1
     return counts
 
@@ -140,7 +153,8 @@ def threshold_walk(
     matches: np.ndarray, confidence: np.ndarray, k_max: int, tau: float
 ) -> WalkCounts:
     """Greedy walk with confidence-threshold drafting (see threshold_draft_lengths)."""
-    return walk_with_lengths(matches, threshold_draft_lengths(confidence, k_max, tau))
+    lengths = threshold_draft_lengths(confidence, k_max, tau)
+    return walk_with_lengths(matches, lengths, fixed_draft_lengths(len(matches), k_max))
 
 
 # ---- sampling: expectations from betas ---------------------------------------------------------
@@ -158,7 +172,7 @@ def _prefix_products(betas: np.ndarray, k: int) -> np.ndarray:
 
 
 def expected_tokens_by_start(betas: np.ndarray, k: int) -> np.ndarray:
-    """E[N_s](K) = 1 + sum_{k=1..D_s} prod_{j<k} beta_{s+j} per start s (MODEL.md; Leviathan
+    """E[N_s](K) = 1 + sum_{k=1..D_s} prod_{j<k} beta_{s+j} per start s (docs/alignment.md; Leviathan
     et al. 2023 without the i.i.d. assumption), with D_s = min(K, n - s - 1) as in the walk."""
     n = len(betas)
     lengths = fixed_draft_lengths(n, k)
@@ -168,16 +182,19 @@ def expected_tokens_by_start(betas: np.ndarray, k: int) -> np.ndarray:
 
 
 def expected_tokens_per_round(betas: np.ndarray, k: int) -> float:
-    """E[N_s](K) averaged uniformly over start positions s (MODEL.md). See expected_walk for the
+    """E[N_s](K) averaged uniformly over start positions s (docs/alignment.md). See expected_walk for the
     per-round ratio a decoder measures (start positions weighted as the decoder visits them)."""
     if len(betas) == 0:
         return 0.0
     return float(expected_tokens_by_start(betas, k).mean())
 
 
-def expected_walk(betas: np.ndarray, lengths: np.ndarray) -> WalkCounts:
+def expected_walk(
+    betas: np.ndarray, lengths: np.ndarray, caps: np.ndarray | None = None
+) -> WalkCounts:
     """Expected totals of the stochastic walk in which draft token t is accepted with probability
-    beta_t, given D_s drafts per start (exact dynamic programme over the finite trace).
+    beta_t, given D_s drafts per start (exact dynamic programme over the finite trace); `caps`
+    as in walk_with_lengths.
 
     tokens is always n; tokens / rounds is then the ratio of expectations, which is what a decoder
     measures as total tokens / total rounds over many prompts.
@@ -185,11 +202,13 @@ def expected_walk(betas: np.ndarray, lengths: np.ndarray) -> WalkCounts:
     b = np.asarray(betas, dtype=np.float64)
     n = len(b)
     lengths = np.asarray(lengths, dtype=np.int64)
+    early = (lengths < (lengths if caps is None else np.asarray(caps))).astype(float)
     k = int(lengths.max()) if n else 0
     prods = _prefix_products(b, k)
     rounds = np.zeros(n + 1)
     drafted = np.zeros(n + 1)
     accepted = np.zeros(n + 1)
+    stopped = np.zeros(n + 1)
     for s in range(n - 1, -1, -1):
         d = int(lengths[s])
         a = np.arange(d + 1)
@@ -201,7 +220,9 @@ def expected_walk(betas: np.ndarray, lengths: np.ndarray) -> WalkCounts:
         rounds[s] = 1.0 + p_a @ rounds[nxt]
         drafted[s] = d + p_a @ drafted[nxt]
         accepted[s] = p_a @ a + p_a @ accepted[nxt]
-    return WalkCounts(float(rounds[0]), float(drafted[0]), float(accepted[0]), float(n))
+        stopped[s] = early[s] + p_a @ stopped[nxt]
+    return WalkCounts(float(rounds[0]), float(drafted[0]), float(accepted[0]), float(n),
+                      float(stopped[0]))  # fmt: skip
 
 
 @dataclass
@@ -269,16 +290,7 @@ def monte_carlo_estimate(tokens: float, rounds_per_pass: np.ndarray) -> MonteCar
     return MonteCarloEstimate(float(ratios.mean()), (float(low), float(high)), ratios)
 
 
-# ---- closed forms and coverage -----------------------------------------------------------------
-
-
-def iid_tokens_per_round(a: float, k: int) -> float:
-    """(1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
-    if not 0.0 <= a <= 1.0:
-        raise ValueError(f"acceptance rate must lie in [0, 1], got {a}")
-    if a >= 1.0:
-        return float(k + 1)
-    return (1.0 - a ** (k + 1)) / (1.0 - a)
+# ---- coverage and per-position acceptance (the i.i.d. closed form: analytic/formulas.py) -----------------------------------------------------------------
 
 
 def topk_coverage(ranks: np.ndarray, k: int) -> float:

@@ -1,22 +1,22 @@
-"""Autoregressive baselines in the same units, so every recommendation states speedup and savings.
+"""Decoding without speculation, as rows of the same model, so the search weighs it like any
+configuration and every recommendation states its speedup and savings against it.
 
-Target alone on the server: one target call per token, `goodput = 1 / t_v(K=0, B)` (MODEL.md,
-autoregressive baseline), server share of price and energy as for speculation. A model alone on
-the edge device (the draft; the target too when the drafting profile measured it there): one
-decode step per token at its profiled step time and power, SLED edge cost.
+Target alone on the server: one target call per token, `goodput = 1 / t_v(K=0, B)`, the
+server's share of price and energy as for speculation, no network round per token and no edge
+device (docs/model.md, baselines). A model alone on the edge device (the target where the
+drafting profile measured it there; the draft, as a reference): one decode step per token at its
+profiled step time and power, SLED edge cost, no server.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from configspec.analytic import formulas as f
-from configspec.analytic.evaluate import DeviceTerms
-from configspec.analytic.inputs import VerifyCurve
-
 
 @dataclass(frozen=True)
 class Baseline:
+    """A decoding without speculation, evaluated (the figures of its model row)."""
+
     name: str
     goodput_tok_s: float
     usd_per_1m_tokens: float
@@ -27,31 +27,13 @@ class Baseline:
         return asdict(self)
 
 
-def target_on_server(
-    curve: VerifyCurve, terms: DeviceTerms, context_tokens: int, server_power_source: str,
-    verify_j_at_0: float,
-) -> Baseline:  # fmt: skip
-    step_s = float(curve.latency(0, context_tokens))
-    usd = f.server_usd_per_token(terms.server_usd_per_hour, step_s, terms.batch, 1.0)
-    return Baseline(
-        name="target alone on the server (autoregressive)",
-        goodput_tok_s=float(f.goodput_tok_s(1.0, step_s)),
-        usd_per_1m_tokens=float(1e6 * usd),
-        joules_per_token=float(verify_j_at_0 / terms.batch),
-        energy_source=server_power_source,
-    )
+def target_on_server_row(verify_s: float, verify_j: float) -> dict[str, float]:
+    """RoundInputs fields of the target decoding alone: a round is one call over one token."""
+    return dict(drafted=0.0, extra_steps=0.0, tokens=1.0, step_s=0.0, draft_w=0.0,
+                verify_s=verify_s, verify_j=verify_j, ingest_s=0.0, network=0.0, edge=0.0)  # fmt: skip
 
 
-def model_on_device(name: str, step_s: float, power_w: float, power_source: str,
-                    terms: DeviceTerms) -> Baseline:  # fmt: skip
-    goodput = float(f.goodput_tok_s(1.0, step_s))
-    hourly = f.edge_usd_per_hour(
-        terms.purchase_usd, terms.lifetime_h, terms.utilisation, power_w, terms.usd_per_kwh
-    )
-    return Baseline(
-        name=name,
-        goodput_tok_s=goodput,
-        usd_per_1m_tokens=float(1e6 * f.edge_usd_per_token(hourly, goodput)),
-        joules_per_token=float(power_w * step_s),
-        energy_source=power_source,
-    )
+def model_on_device_row(step_s: float, power_w: float) -> dict[str, float]:
+    """RoundInputs fields of a model decoding alone on the device: one decode step per token."""
+    return dict(drafted=0.0, extra_steps=1.0, tokens=1.0, step_s=step_s, draft_w=power_w,
+                verify_s=0.0, verify_j=0.0, ingest_s=0.0, network=0.0, edge=1.0)  # fmt: skip

@@ -1,8 +1,11 @@
 """Evaluate many configurations at once: arrays in, metric arrays out (no loops, no I/O).
 
 `RoundInputs` holds one row per configuration (what differs between configurations: the policy's
-counts, the draft cell's speed and power, the verification cost at that draft length);
-`DeviceTerms` holds what is shared on one device (network, prices, idle power, batch).
+counts, the draft cell's speed and power, the verification cost at that draft length, and where
+the work runs); `DeviceTerms` holds what is shared on one device (network, prices, idle power,
+batch). A row without speculation is one like any other (analytic/baselines.py): the target
+alone on the server uses neither the network nor the device, a model alone on the device no
+server.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from configspec.analytic import formulas as f
+from device_profilers.base import is_measured
 
 
 @dataclass
@@ -23,6 +27,25 @@ class RoundInputs:
     draft_w: np.ndarray  # edge power while drafting
     verify_s: np.ndarray  # t_v(D, B): one target call over D + 1 tokens x B sequences
     verify_j: np.ndarray  # energy of that call, all B sequences
+    # the draft re-reading the verified tokens in one call per round (llama.cpp's draft-simple);
+    # 0 where the drafter keeps its own cache (configspec's decoder)
+    ingest_s: np.ndarray | None = None
+    network: np.ndarray | None = None  # 1: a round crosses the network; 0: one machine
+    edge: np.ndarray | None = None  # 1: the edge device takes part (its cost and energy count)
+
+    def __post_init__(self) -> None:
+        n = len(np.asarray(self.drafted))
+        if self.ingest_s is None:
+            self.ingest_s = np.zeros(n)
+        if self.network is None:
+            self.network = np.ones(n)
+        if self.edge is None:
+            self.edge = np.ones(n)
+
+    @classmethod
+    def of_rows(cls, rows: list[dict[str, float]]) -> RoundInputs:
+        """One row per dict (keys: the fields), as float arrays."""
+        return cls(**{name: np.array([r[name] for r in rows], float) for name in rows[0]})
 
     def take(self, index) -> RoundInputs:
         return RoundInputs(**{k: np.asarray(v)[index] for k, v in vars(self).items()})
@@ -77,12 +100,12 @@ class Metrics:
 
 
 def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
-    draft_s = f.drafting_time_s(x.drafted, x.extra_steps, x.step_s)
-    bytes_up = f.upload_bytes(
+    draft_s = f.drafting_time_s(x.drafted, x.extra_steps, x.step_s, x.ingest_s)
+    bytes_up = x.network * f.upload_bytes(
         x.drafted, t.mode, t.token_id_bytes, t.prob_bytes, t.vocab_size, t.top_n, t.header_bytes
     )
-    bytes_down = f.download_bytes(t.header_bytes, t.verdict_bytes)
-    net_s = f.network_time_s(t.rtt_s, bytes_up, bytes_down, t.up_bit_s, t.down_bit_s)
+    bytes_down = x.network * f.download_bytes(t.header_bytes, t.verdict_bytes)
+    net_s = x.network * f.network_time_s(t.rtt_s, bytes_up, bytes_down, t.up_bit_s, t.down_bit_s)
     verify_s = np.asarray(x.verify_s, float)
     round_s = f.round_time_s(draft_s, net_s, verify_s, t.overhead_s)
     goodput = f.goodput_tok_s(x.tokens, round_s)
@@ -91,10 +114,11 @@ def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
     hourly = f.edge_usd_per_hour(
         t.purchase_usd, t.lifetime_h, t.utilisation, average_w, t.usd_per_kwh
     )
-    edge_usd = f.edge_usd_per_token(hourly, goodput)
+    edge_usd = x.edge * f.edge_usd_per_token(hourly, goodput)
     joules = f.joules_per_token(
-        x.draft_w, draft_s, t.idle_w, round_s - draft_s, x.verify_j, t.batch, x.tokens
-    )
+        x.edge * x.draft_w, draft_s, x.edge * t.idle_w, round_s - draft_s, x.verify_j, t.batch,
+        x.tokens,
+    )  # fmt: skip
     return Metrics(
         draft_s=draft_s, net_s=net_s, verify_s=verify_s, round_s=round_s, bytes_up=bytes_up,
         goodput_tok_s=goodput, server_usd_per_1m=1e6 * server_usd, edge_usd_per_1m=1e6 * edge_usd,
@@ -104,9 +128,9 @@ def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
     )  # fmt: skip
 
 
-def energy_label(draft_source: str, idle_source: str, server_source: str) -> str:
-    """`measured` only when every part was measured; otherwise say which parts are estimates."""
-    parts = {"draft": draft_source, "idle": idle_source, "server": server_source}
-    if all(s.startswith("measured") for s in parts.values()):
-        return "measured (" + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")"
-    return "estimated (" + ", ".join(f"{k} {v}" for k, v in parts.items()) + ")"
+def energy_label(**parts: str) -> str:
+    """`measured:` only when every part (draft=..., idle=..., server=..., device=...) was measured
+    (device_profilers.is_measured); otherwise `estimated:`, naming each part's source so the
+    reader sees which are estimates."""
+    kind = "measured" if all(is_measured(s) for s in parts.values()) else "estimated"
+    return f"{kind}: " + ", ".join(f"{k} {v}" for k, v in parts.items())

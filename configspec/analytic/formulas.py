@@ -16,6 +16,8 @@ Num = ArrayLike
 def iid_tokens_per_round(acceptance: Num, k: Num) -> np.ndarray:
     """E[N](K) = (1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
     a = np.asarray(acceptance, dtype=float)
+    if np.any((a < 0.0) | (a > 1.0)):
+        raise ValueError(f"acceptance rate must lie in [0, 1], got {acceptance}")
     k = np.asarray(k, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         closed = (1.0 - a ** (k + 1.0)) / (1.0 - a)
@@ -33,12 +35,14 @@ def full_acceptance_probability(acceptance_by_position: Num, k: int) -> float:
     return float(np.prod(measured) * conditional[-1] ** missing)
 
 
-def drafting_time_s(drafted: Num, extra_steps: Num, step_s: Num) -> np.ndarray:
-    """T_draft = (D + extra) * t_d: D draft steps plus the expected extra step — for fixed K the
-    draft must ingest its last draft and the bonus token when all K were accepted (extra =
-    P(all accepted)); a confidence-threshold round also pays the step whose token fell below
-    tau (MODEL.md round accounting; llama.cpp common_speculative_gen_draft)."""
-    return (np.asarray(drafted, float) + np.asarray(extra_steps, float)) * np.asarray(step_s)
+def drafting_time_s(drafted: Num, extra_steps: Num, step_s: Num, ingest_s: Num = 0.0) -> np.ndarray:
+    """T_draft = (D + extra) * t_d + t_ingest: D draft steps plus the expected extra step — for
+    fixed K the draft must ingest its last draft and the bonus token when all K were accepted
+    (extra = P(all accepted)); a confidence-threshold round also pays the step whose token fell
+    below tau — and, for llama.cpp's draft-simple, one call re-reading the verified tokens
+    (docs/model.md, round accounting; llama.cpp common/speculative.cpp draft() and process())."""
+    steps = (np.asarray(drafted, float) + np.asarray(extra_steps, float)) * np.asarray(step_s)
+    return steps + np.asarray(ingest_s, float)
 
 
 def upload_bytes(
@@ -146,7 +150,9 @@ def server_busy_s_per_round(verify_s: Num, batch: Num) -> np.ndarray:
 
 
 def devices_supported(round_s: Num, verify_s: Num, batch: Num) -> np.ndarray:
-    """Most devices with utilisation sum_i busy/T_round < 1: floor(T_round * B / T_verify)."""
-    return np.floor(
-        np.asarray(round_s, float) * np.asarray(batch, float) / np.asarray(verify_s, float)
-    )
+    """Most devices with utilisation sum_i busy/T_round < 1: floor(T_round * B / T_verify)
+    (infinite when the server is not used)."""
+    with np.errstate(divide="ignore"):
+        return np.floor(
+            np.asarray(round_s, float) * np.asarray(batch, float) / np.asarray(verify_s, float)
+        )

@@ -9,14 +9,14 @@ warning) and in context (clamped), for the scenario's batch size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from configspec.analytic.formulas import full_acceptance_probability
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentCell, PolicyStats
-from configspec.profiles.drafting import DeviceProfile, DraftCell
+from configspec.profiles.drafting import DraftCell
 from configspec.profiles.verification import VerificationProfile
 
 
@@ -45,8 +45,27 @@ def draft_timing(cell: DraftCell, context_tokens: int) -> DraftTiming:
     )
 
 
-def idle_power(profile: DeviceProfile) -> tuple[float, str]:
-    return profile.power.idle_power_w, profile.power.idle_source
+def draft_batch_s(cell: DraftCell, tokens, context_tokens: int) -> np.ndarray | None:
+    """Seconds for the draft to read `tokens` tokens in one call, the last row's logits only
+    (llama.cpp's draft-simple re-reads the verified tokens so every round): piecewise linear in
+    tokens through one decode step (1 token) and the profiled batches, continued linearly past
+    the largest; linear in context between the profiled contexts, clamped outside them. None
+    when the drafting profile has no batch timings (profiled before they existed)."""
+    if not cell.batch:
+        return None
+    n = np.asarray(tokens, dtype=float)
+    contexts = sorted({b.context_tokens for b in cell.batch})
+    curves = []
+    for c in contexts:
+        points = sorted((b.tokens, b.latency_s.mean) for b in cell.batch if b.context_tokens == c)
+        xs = np.array([1.0, *(t for t, _ in points)])
+        ys = np.array([draft_timing(cell, c).step_s, *(s for _, s in points)])
+        curves.append(_extrapolated_interp(n, xs, ys))
+    if len(contexts) == 1:
+        return curves[0]
+    weights = [_interp_clamped(context_tokens, contexts, list(np.eye(len(contexts))[i]))
+               for i in range(len(contexts))]  # fmt: skip
+    return sum(w * curve for w, curve in zip(weights, curves, strict=True))
 
 
 def extra_draft_steps(cell: AlignmentCell, stats: PolicyStats) -> float:
@@ -82,7 +101,6 @@ class VerifyCurve:
     energy_j: list[np.ndarray] | None  # None when any point lacks an energy reading
     energy_source: str | None
     k_range: tuple[int, int]
-    warnings: list[str] = field(default_factory=list)
 
     def _at(self, k, values: list[np.ndarray], context_tokens: int) -> np.ndarray:
         k = np.asarray(k, dtype=float)

@@ -26,6 +26,7 @@ from configspec.compare.common import (
 )  # fmt: skip
 from configspec.compare.result import Comparison, Row, Thresholds
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile, PolicyStats
+from configspec.profiles.policy import Policy
 
 # Where greedy results can differ legitimately: another backend build or other float kernels.
 EXACT_ENVIRONMENT = ("backend", "backend_version", "cpu_model", "machine", "threads")
@@ -47,12 +48,8 @@ def _label(cell: AlignmentCell) -> str:
     return f"{cell.draft} {cell.quant} -> {cell.target} {cell.target_quant}, {mode}"
 
 
-def _policy_name(p: PolicyStats) -> str:
-    return f"K={p.k_max}" if p.tau is None else f"K={p.k_max} tau={p.tau:g}"
-
-
-def _policies(cell: AlignmentCell) -> dict[tuple, PolicyStats]:
-    return {(p.k_max, p.tau): p for p in [*cell.fixed_k, *cell.threshold]}
+def _policies(cell: AlignmentCell) -> dict[Policy, PolicyStats]:
+    return {p.policy: p for p in [*cell.fixed_k, *cell.threshold]}
 
 
 def figures(cell: AlignmentCell) -> dict[str, float]:
@@ -67,7 +64,7 @@ def figures(cell: AlignmentCell) -> dict[str, float]:
     out |= {f"top{k}_coverage": v for k, v in cell.topk_coverage.items()}
     for p in _policies(cell).values():
         for name in ("drafted_per_round", "accepted_per_round", "tokens_per_round", "rounds"):
-            out[f"{name} {_policy_name(p)}"] = getattr(p, name)
+            out[f"{name} {p.policy.label}"] = getattr(p, name)
     return out
 
 
@@ -86,7 +83,7 @@ def _exact_rows(label: str, base: AlignmentCell, cur: AlignmentCell) -> list[Row
             continue
         same = b.tokens_per_round == c.tokens_per_round
         rows.append(Row(
-            cell=label, metric=f"tokens/round {_policy_name(b)}",
+            cell=label, metric=f"tokens/round {b.policy.label}",
             status="pass" if same else "regression", baseline=b.tokens_per_round,
             current=c.tokens_per_round, ratio=c.tokens_per_round / b.tokens_per_round,
             rule="exact", note="" if same else "greedy, same models and backend: must not change",
@@ -118,7 +115,7 @@ def _tolerance_rows(label: str, base: AlignmentCell, cur: AlignmentCell,
             continue
         ratio = c.tokens_per_round / b.tokens_per_round
         status = "regression" if ratio < 1 - tol else "improved" if ratio > 1 + tol else "pass"
-        rows.append(Row(cell=label, metric=f"tokens/round {_policy_name(b)}", status=status,
+        rows.append(Row(cell=label, metric=f"tokens/round {b.policy.label}", status=status,
                         baseline=b.tokens_per_round, current=c.tokens_per_round, ratio=ratio,
                         rule="tolerance"))  # fmt: skip
     return rows

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from configspec.atomic_io import atomic_open
 from configspec.compare.alignment import compare_alignment
 from configspec.compare.drafting import compare_drafting
-from configspec.compare.load import load_pair, profile_kind
+from configspec.compare.load import load_pair
 from configspec.compare.render import (
     summary_line,
     terminal_table,
@@ -17,7 +19,8 @@ from configspec.compare.render import (
 from configspec.compare.result import Comparison, Thresholds
 from configspec.compare.verification import compare_verification
 from configspec.errors import ConfigspecError
-from configspec.profiles.io import load_profile
+from configspec.output import print_json, stdout
+from configspec.profiles.kinds import load_any_profile
 from configspec.progress import console
 
 COMPARERS = {
@@ -38,19 +41,41 @@ def check_thresholds(thresholds: Thresholds) -> None:
         raise ConfigspecError(f"--alpha is a significance level in (0, 1) like 0.05, not {thresholds.alpha}")  # fmt: skip
 
 
+def _has_rule(kind: str, path: Path) -> None:
+    if kind not in COMPARERS:
+        raise ConfigspecError(f"{path} is a {kind} profile; the regression gate compares "
+                              f"{', '.join(COMPARERS)} profiles")  # fmt: skip
+
+
 def compare_files(baseline: Path, current: Path, thresholds: Thresholds) -> Comparison:
     check_thresholds(thresholds)
     kind, base, cur = load_pair(baseline, current)
+    _has_rule(kind, baseline)
     return COMPARERS[kind](base, cur, thresholds, str(baseline), str(current))
 
 
-def run_compare(
-    baseline: Path, current: Path, thresholds: Thresholds,
-    markdown: Path | None = None, junit: Path | None = None,
-) -> int:  # fmt: skip
+@dataclass
+class CompareOptions:
+    """`configspec compare`: two profiles of one kind, the rule's thresholds, the reports."""
+
+    baseline: Path
+    current: Path
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    markdown: Path | None = None  # also write a Markdown summary (a CI comment) here
+    junit: Path | None = None  # also write JUnit XML here
+    json: bool = False  # print the comparison as JSON instead of the table
+
+
+def run_compare(options: CompareOptions) -> int:
     """Compare, print, write the requested reports; returns the exit code (0 pass, 1 regression)."""
-    result = compare_files(baseline, current, thresholds)
-    console.print(terminal_table(result))
+    o = options
+    baseline, current = o.baseline, o.current
+    result = compare_files(baseline, current, o.thresholds)
+    if o.json:
+        print_json(dataclasses.asdict(result) | {"verdict": result.verdict,
+                                                 "exit_code": result.exit_code})  # fmt: skip
+    else:
+        stdout.print(terminal_table(result))
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     if result.compared == 0:  # before writing: a report must not read "pass" here
@@ -58,12 +83,13 @@ def run_compare(
             f"no cell of {current} matches {baseline} (device, model file, quantization and "
             f"settings must agree); profile the same cells or promote a new baseline"
         )
-    if markdown:
-        write_markdown(result, markdown)
-    if junit:
-        write_junit(result, junit)
+    if o.markdown:
+        write_markdown(result, o.markdown)
+    if o.junit:
+        write_junit(result, o.junit)
     style = "bold red" if result.exit_code else "bold green"
-    console.print(f"[{style}]{summary_line(result)}[/]", highlight=False)
+    if not o.json:
+        stdout.print(f"[{style}]{summary_line(result)}[/]", highlight=False)
     return result.exit_code
 
 
@@ -74,10 +100,8 @@ def default_baseline_path(kind: str, device: str) -> Path:
 
 def update_baseline(profile: Path, to: Path | None = None) -> Path:
     """Check `profile` is a complete, valid profile and copy it byte for byte (atomically) to `to`."""
-    from configspec.compare.load import PROFILE_MODELS
-
-    kind = profile_kind(profile)
-    loaded = load_profile(profile, PROFILE_MODELS[kind])
+    kind, loaded = load_any_profile(profile)
+    _has_rule(kind, profile)
     if loaded.interrupted:
         raise ConfigspecError(f"{profile} was interrupted while profiling; a baseline must be complete, re-run it")  # fmt: skip
     if not getattr(loaded, "cells", None) and not getattr(loaded, "points", None):

@@ -89,10 +89,6 @@ def interrupted_notes(baseline_interrupted: bool, current_interrupted: bool) -> 
     return notes
 
 
-def is_measured(power_source: str | None) -> bool:
-    return bool(power_source) and power_source.startswith("measured:")
-
-
 def busy_note(baseline: MachineLoad | None, current: MachineLoad | None) -> str:
     """Say which side was measured while other processes used the CPU (its figure is suspect)."""
     sides = [f"{side} measured on a busy machine ({'; '.join(load.reasons)})"

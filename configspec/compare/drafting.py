@@ -13,13 +13,13 @@ from configspec.compare.common import (
     busy_note,
     environment_notes,
     interrupted_notes,
-    is_measured,
     pair_up,
     speed_row,
     unmatched_row,
 )  # fmt: skip
 from configspec.compare.result import Comparison, Row, Thresholds
 from configspec.profiles.drafting import DeviceProfile, DraftCell
+from device_profilers.base import is_measured
 
 
 def _cell_key(profile: DeviceProfile, cell: DraftCell) -> tuple:

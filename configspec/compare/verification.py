@@ -10,13 +10,13 @@ from __future__ import annotations
 from configspec.compare.common import (
     environment_notes,
     interrupted_notes,
-    is_measured,
     pair_up,
     speed_row,
     unmatched_row,
 )  # fmt: skip
 from configspec.compare.result import Comparison, Thresholds
 from configspec.profiles.verification import VerificationProfile
+from device_profilers.base import is_measured
 
 
 def _profile_key(profile: VerificationProfile) -> tuple:

@@ -22,6 +22,7 @@ from configspec.profiles.drafting import DeviceProfile, DraftCell
 from configspec.profiles.io import load_profile
 from configspec.profiles.verification import VerificationProfile
 from configspec.registry.schema import ModelEntry, Registry
+from configspec.search.space import check_same_target
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,8 @@ def _alignment_cell(group: Group, alignment: AlignmentProfile, path: Path) -> Al
                               f"traces of {group.draft} {group.quant} (has: {have or 'none'}); "
                               "run configspec align for it")  # fmt: skip
     k_max = len(cell.acceptance_by_position)
-    if group.policy.k > k_max:
-        raise ConfigspecError(f"group {group.name}: K = {group.policy.k} is past the traces' K "
+    if group.policy.k_max > k_max:
+        raise ConfigspecError(f"group {group.name}: K = {group.policy.k_max} is past the traces' K "
                               f"max of {k_max}; pick K <= {k_max} or re-align with --k-max")  # fmt: skip
     if not cell.traces_file or not cell.traces_key:
         raise ConfigspecError(f"{path}: {cell.draft} {cell.quant} keeps no traces file; "
@@ -124,9 +125,12 @@ class FleetReader:
             raise ConfigspecError(f"{fleet.alignment} has no cells")
         self.target = _model(registry, targets[0], str(fleet.alignment))
         v = self.verification
-        if v is not None and v.target != self.target.name:
-            raise ConfigspecError(f"{fleet.verification} times {v.target}, the traces were "
-                                  f"made with {self.target.name}; use profiles of one target")  # fmt: skip
+        if v is not None:
+            if v.target != self.target.name:
+                raise ConfigspecError(f"{fleet.verification} times {v.target}, the traces were "
+                                      f"made with {self.target.name}; use profiles of one "
+                                      "target")  # fmt: skip
+            check_same_target(self.alignment, v)  # and of one target file
         self._traces: dict = {}
         self._drafting: dict[Path, DeviceProfile] = {}
 

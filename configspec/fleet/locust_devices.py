@@ -66,7 +66,9 @@ class Device(User):
         self.channel = grpc.insecure_channel(plan.address, options=[*GRPC_OPTIONS, OWN_CONNECTION])
         self.stub = pb_grpc.VerifierStub(self.channel)
         self.cursor = int(self.rng.integers(len(self.works)))
-        self.me = DeviceIdentity(plan.name, self.index, plan.family, plan.fingerprint, plan.k)
+        self.me = DeviceIdentity(
+            plan.name, self.index, plan.family, plan.fingerprint, plan.policy.k_max
+        )
         self.sessions = 0
 
     def on_stop(self) -> None:
@@ -115,7 +117,7 @@ def device_classes(run: Run) -> list[type[Device]]:
         classes.append(type(f"Group{gi}", (Device,), {
             "fixed_count": g.count, "shared": run, "plan": g, "group_index": gi,
             "works": works, "steps": g.steps(), "counter": itertools.count(),
-            "rounds": [plan_rounds(w, g.k, g.tau, run.plan.n_vocab) for w in works],
+            "rounds": [plan_rounds(w, g.policy, run.plan.n_vocab) for w in works],
             "arrivals": Queue() if g.arrival == "open" else None,
         }))  # fmt: skip
     return classes

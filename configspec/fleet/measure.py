@@ -18,7 +18,7 @@ import numpy as np
 
 from configspec.fleet.inputs import FleetInputs, GroupInputs
 from configspec.profiles.fleet import FleetRound, FleetSession, GroupResult, ServerResult
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 PERCENTILES = (50, 90, 99)
 
@@ -67,7 +67,7 @@ def group_result(
     spec = g.group
     result = GroupResult(
         name=spec.name, device=g.device, draft=g.draft.name, quant=spec.quant,
-        policy=spec.policy.label, k=spec.policy.k, tau=spec.policy.tau, count=spec.count,
+        policy=spec.policy, count=spec.count,
         rtt_ms=spec.network.rtt_ms, bandwidth_mbit_s=spec.network.bandwidth_mbit_s,
         arrival=spec.arrival.kind, think_s=spec.arrival.think_s,
         sessions_per_s=spec.arrival.sessions_per_s,

@@ -8,6 +8,7 @@ from pydantic import BaseModel
 
 from configspec.fleet.inputs import FleetInputs
 from configspec.fleet.workload import PromptWork, StepSamples
+from configspec.profiles.policy import Policy
 
 
 class PromptPlan(BaseModel):
@@ -26,8 +27,7 @@ class GroupPlan(BaseModel):
     name: str
     address: str  # the group's relay: every device opens its own connection through it
     count: int
-    k: int
-    tau: float | None
+    policy: Policy
     arrival: str  # closed | open
     think_s: float
     sessions_per_s: float | None
@@ -57,8 +57,8 @@ def make_plan(inputs: FleetInputs, addresses: dict[str, str], fingerprints: dict
     for g in inputs.groups:
         spec = g.group
         groups.append(GroupPlan(
-            name=spec.name, address=addresses[spec.name], count=spec.count, k=spec.policy.k,
-            tau=spec.policy.tau, arrival=spec.arrival.kind, think_s=spec.arrival.think_s,
+            name=spec.name, address=addresses[spec.name], count=spec.count,
+            policy=spec.policy, arrival=spec.arrival.kind, think_s=spec.arrival.think_s,
             sessions_per_s=spec.arrival.sessions_per_s, family=g.draft.family,
             fingerprint=fingerprints[g.draft.name], step_contexts=list(g.steps.contexts),
             step_samples=[s.tolist() for s in g.steps.samples],

@@ -88,8 +88,7 @@ def _message_bytes(drafted: float, n_vocab: int) -> tuple[float, float]:
 
 
 def group_load(g: GroupInputs, n_vocab: int, terms: FleetTerms) -> GroupLoad:
-    policy = g.group.policy
-    plans = [(p, plan_rounds(p, policy.k, policy.tau, n_vocab)) for p in g.prompts]
+    plans = [(p, plan_rounds(p, g.group.policy, n_vocab)) for p in g.prompts]
     rounds = [(p, r) for p, pl in plans for r in pl]
     n = len(rounds)
     drafted = sum(len(r.drafted) for _, r in rounds) / n
@@ -107,10 +106,10 @@ def group_load(g: GroupInputs, n_vocab: int, terms: FleetTerms) -> GroupLoad:
 
 
 def sim_group(g: GroupInputs, n_vocab: int, terms: FleetTerms) -> SimGroup:
-    policy, arrival = g.group.policy, g.group.arrival
+    arrival = g.group.arrival
     scripts = []
     for p in g.prompts:
-        planned = plan_rounds(p, policy.k, policy.tau, n_vocab)
+        planned = plan_rounds(p, g.group.policy, n_vocab)
         scripts.append(SessionScript(p.id, len(p.prompt_ids), tuple(
             ScriptRound(r.calls, len(r.drafted), r.emitted, r.start) for r in planned)))  # fmt: skip
     drafted = float(np.mean([r.drafted for s in scripts for r in s.rounds]))

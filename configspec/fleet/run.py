@@ -25,6 +25,7 @@ from configspec.fleet.inputs import FleetInputs, Tokenizers, load_fleet_inputs, 
 from configspec.fleet.measure import group_result, in_span, percentiles, server_power, server_result
 from configspec.fleet.plan import make_plan
 from configspec.fleet.spec import load_fleet, require_configured
+from configspec.output import stdout
 from configspec.profiles.environment import Environment
 from configspec.profiles.fleet import (
     EmulatorLoad,
@@ -97,7 +98,7 @@ def check_server(hello: pb.HelloReply, inputs: FleetInputs, tokenizers: Tokenize
                                   f"from another file (sha256 {hello.target_file_sha256[:12]}) "
                                   f"than the traces' target ({g.traces_target_sha256[:12]}); "
                                   "serve the target the alignment profile was made with")  # fmt: skip
-        need = max(len(p.prompt_ids) + len(p) for p in g.prompts) + g.group.policy.k + 1
+        need = max(len(p.prompt_ids) + len(p) for p in g.prompts) + g.group.policy.k_max + 1
         if need > hello.n_ctx_per_session:
             raise ConfigspecError(f"group {name}: a session needs {need} positions, the server "
                                   f"holds {hello.n_ctx_per_session} per session (start it "
@@ -153,8 +154,9 @@ def _run_loadgen(plan_path: Path, records: Path, log: Path, total_s: float) -> d
             proc.wait(START_GRACE_S + STOP_GRACE_S)
         except subprocess.TimeoutExpired as exc:
             proc.kill()
-            raise ConfigspecError("the load generator did not stop after its run; killed it "
-                                  "(no profile written)") from exc
+            raise ConfigspecError(
+                "the load generator did not stop after its run; killed it (no profile written)"
+            ) from exc
         except BaseException:
             proc.terminate()
             try:
@@ -328,16 +330,16 @@ def print_fleet(profile: FleetProfile) -> None:
         energy = ("-" if g.edge_j_per_token is None else f"{g.edge_j_per_token:.2f}+"
                   + ("?" if g.server_j_per_token is None else f"{g.server_j_per_token:.2f}"))  # fmt: skip
         table.add_row(
-            g.name, f"{g.devices_measured}/{g.count}", f"{g.quant} {g.policy}", arrival,
+            g.name, f"{g.devices_measured}/{g.count}", f"{g.quant} {g.policy.label}", arrival,
             f"{g.goodput_tok_s:.2f}",
             f"{1e3 * itl.get('p50', 0):.0f}/{1e3 * itl.get('p99', 0):.0f}",
             f"{g.tokens_per_round:.2f}", " ".join(f"{k} {v}" for k, v in sorted(g.sessions.items())),
             energy,
         )  # fmt: skip
-    console.print(table)
+    stdout.print(table)
     sv, em = profile.server, profile.emulator
     q = sv.queue_s
-    console.print(
+    stdout.print(
         f"server: {sv.verified_tokens_per_s:.2f} verified tok/s, {sv.rounds_per_s:.2f} rounds/s, "
         f"utilisation {sv.utilisation:.0%}, mean batch {sv.batch_size_mean:.2f}, queue wait "
         f"p50/p99 {1e3 * q.get('p50', 0):.0f}/{1e3 * q.get('p99', 0):.0f} ms\n"

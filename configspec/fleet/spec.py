@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from configspec.errors import ConfigspecError
+from configspec.profiles.policy import Policy
 from configspec.yaml_config import load_yaml_model
 
 FLEET_SCHEMA_VERSION = 1
@@ -45,21 +46,12 @@ class Arrival(_Strict):
         return self
 
 
-class PolicySpec(_Strict):
-    k: int = Field(ge=1, le=64)  # draft tokens per round (K max with tau)
-    tau: float | None = Field(None, ge=0.0, le=1.0)  # stop drafting below this confidence
-
-    @property
-    def label(self) -> str:
-        return f"K={self.k}" if self.tau is None else f"K<={self.k} tau={self.tau:g}"
-
-
 class Group(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
     drafting: Path  # the devices' drafting profile (kind: drafting)
     draft: str | None = None  # registry name; None: chosen by `recommend --fleet`
     quant: str | None = None
-    policy: PolicySpec | None = None
+    policy: Policy | None = None  # {k_max: K} or {k_max: K, tau: t}; a fleet speculates
     count: int = Field(1, ge=1, le=10000)
     network: Network = Network()
     arrival: Arrival = Arrival()
@@ -69,6 +61,21 @@ class Group(_Strict):
     @classmethod
     def _upper(cls, value: str | None) -> str | None:
         return value.upper() if value else value
+
+    @field_validator("policy", mode="before")
+    @classmethod
+    def _policy_fields(cls, value: object) -> object:
+        if isinstance(value, dict) and (unknown := sorted(set(value) - set(Policy.model_fields))):
+            raise ValueError(f"unknown policy field(s) {', '.join(unknown)} (k_max, tau)")
+        return value
+
+    @field_validator("policy")
+    @classmethod
+    def _speculates(cls, value: Policy | None) -> Policy | None:
+        if value is not None and not 1 <= value.k_max <= 64:
+            raise ValueError("k_max is 1 to 64 (the server-only baseline is the fleet's "
+                             "`baseline`, not a group)")  # fmt: skip
+        return value
 
     @property
     def configured(self) -> bool:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from configspec.alignment.walk import fixed_draft_lengths, threshold_draft_lengths
+from configspec.profiles.policy import Policy
 
 
 @dataclass(frozen=True)
@@ -52,17 +53,17 @@ class PlannedRound:
         return self.accepted + 1
 
 
-def draft_lengths(work: PromptWork, k: int, tau: float | None) -> np.ndarray:
-    if tau is None:
-        return fixed_draft_lengths(len(work), k)
-    return threshold_draft_lengths(work.confidence, k, tau)
+def draft_lengths(work: PromptWork, policy: Policy) -> np.ndarray:
+    if policy.tau is None:
+        return fixed_draft_lengths(len(work), policy.k_max)
+    return threshold_draft_lengths(work.confidence, policy.k_max, policy.tau)
 
 
-def plan_rounds(work: PromptWork, k: int, tau: float | None, n_vocab: int) -> list[PlannedRound]:
+def plan_rounds(work: PromptWork, policy: Policy, n_vocab: int) -> list[PlannedRound]:
     """Every round of a session that follows the trace to its end."""
     tokens = np.asarray(work.tokens, dtype=np.int64)
     match = np.asarray(work.match, dtype=bool)
-    lengths = draft_lengths(work, k, tau)
+    lengths = draft_lengths(work, policy)
     n = len(tokens)
     rounds, s = [], 0
     while s < n:
@@ -73,7 +74,7 @@ def plan_rounds(work: PromptWork, k: int, tau: float | None, n_vocab: int) -> li
         drafted = [int(t) for t in tokens[s : s + d]]
         if a < d:  # the draft proposed something else at its first mismatch
             drafted[a] = int((tokens[s + a] + 1) % n_vocab)
-        stopped_by_tau = tau is not None and d < k and s + d < n - 1
+        stopped_by_tau = policy.is_threshold and d < policy.k_max and s + d < n - 1
         rounds.append(PlannedRound(s, drafted, d + int(stopped_by_tau), a, int(tokens[s + a])))
         s += a + 1
     return rounds

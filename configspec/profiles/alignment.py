@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
+from configspec.profiles.policy import Policy
 
 ALIGNMENT_SCHEMA_VERSION = 1
 
@@ -29,8 +30,15 @@ class PolicyStats(BaseModel):
     rounds: float  # number of rounds over all prompts (expected, for sampled)
     tokens_per_round_ci95: tuple[float, float] | None = None
     # sampled: 95% spread of tokens / rounds over Monte Carlo passes of the whole prompt set;
-    # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (MODEL.md)
+    # expected_tokens_per_start = E[N_s] averaged uniformly over start positions (docs/alignment.md)
     expected_tokens_per_start: float | None = None
+    # rounds whose draft stopped on a low-confidence token (it paid that forward call), per round;
+    # None in profiles made before it was recorded
+    stopped_early_per_round: float | None = None
+
+    @property
+    def policy(self) -> Policy:
+        return Policy(k_max=self.k_max, tau=self.tau)
 
 
 class AlignmentCell(BaseModel):
@@ -55,26 +63,38 @@ class AlignmentCell(BaseModel):
     traces_key: str | None = None  # prefix of this cell's arrays in traces_file
     prompt_ids: list[str] = Field(default_factory=list)  # prompts walked, in trace order
     confidence: Literal["argmax_prob_t1", "max_q_at_temperature"] | None = None
+    # greedy: the tau grid at k_max with llama.cpp's own confidence (the top token's probability
+    # over the draft's top 10 logits at T = 1, as --spec-draft-p-min reads it); empty in sampled
+    # cells and in profiles made before it was recorded
+    llama_cpp_threshold: list[PolicyStats] = Field(default_factory=list)
 
-    def policy(self, k: int, tau: float | None = None) -> PolicyStats:
-        pool = self.fixed_k if tau is None else self.threshold
+    def stats(self, policy: Policy) -> PolicyStats:
+        """The figures of one policy (fixed K or threshold, as walked in this cell's traces)."""
+        pool = self.threshold if policy.is_threshold else self.fixed_k
         for stats in pool:
-            if stats.k_max == k and stats.tau == tau:
+            if stats.policy == policy:
                 return stats
-        raise KeyError(f"no policy K={k} tau={tau} for {self.draft} {self.quant} ({self.mode})")
+        raise KeyError(f"no policy {policy.label} for {self.draft} {self.quant} ({self.mode})")
 
 
 class AlignmentSettings(BaseModel):
-    prompts_file: str
-    n_prompts: int
-    new_tokens: int
-    temperature: float
-    seed: int
-    k_max: int
-    tau_grid: list[float]
-    monte_carlo_passes: int | None = None  # sampled-mode CI
+    """How `configspec align` aligns, used while aligning and recorded in the profile."""
+
+    prompts_file: str = "configspec/data/prompts.jsonl"  # the shipped set, or the user's file
+    n_prompts: int = 0  # prompts aligned (known once the set is chosen)
+    new_tokens: int = 128  # tokens the target writes per prompt
+    temperature: float = 0.7  # of the sampled continuation; 0: greedy only
+    seed: int = 0
+    k_max: int = 16  # the largest fixed K, and the K max of threshold policies
+    tau_grid: list[float] = Field(default_factory=lambda: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7,
+                                                           0.8, 0.9])  # fmt: skip
+    monte_carlo_passes: int | None = 400  # sampled-mode CI
     rank_cap: int = 8  # ranks are 0..7; 8 = not in the draft's top 8
     target_logits: str = "recorded while the target generated the continuation"
+
+    @property
+    def modes(self) -> tuple[str, ...]:
+        return ("greedy", "sampled") if self.temperature > 0 else ("greedy",)
 
 
 class AlignmentProfile(BaseModel):

@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
 from configspec.profiles.machine_load import MachineLoad
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 DRAFTING_SCHEMA_VERSION = 1
 
@@ -34,6 +34,16 @@ class Prefill(BaseModel):
     machine_load: MachineLoad | None = None
 
 
+class BatchPoint(BaseModel):
+    """One forward call over `tokens` tokens after `context_tokens`, only the last row's logits
+    kept: what llama.cpp's draft-simple pays each round to re-read the verified tokens."""
+
+    context_tokens: int
+    tokens: int
+    latency_s: Summary  # one sample per repetition
+    machine_load: MachineLoad | None = None
+
+
 class DraftCell(BaseModel):
     draft: str
     target: str
@@ -44,23 +54,36 @@ class DraftCell(BaseModel):
     load_s: float
     decode: list[DecodeAtContext]
     prefill: Prefill
+    batch: list[BatchPoint] = Field(default_factory=list)  # empty in profiles made before it
 
     def busy_notes(self) -> list[str]:
         """One line per measurement of this cell that ran on a busy machine."""
         parts = [(f"decode @{d.context_tokens}", d.machine_load) for d in self.decode]
         parts.append(("prefill", self.prefill.machine_load))
+        parts += [(f"batch of {b.tokens} @{b.context_tokens}", b.machine_load) for b in self.batch]
         return [f"{self.draft} {self.quant} {what}: machine busy ({'; '.join(load.reasons)}) "
                 f"after {load.attempts} attempt(s)"
                 for what, load in parts if load is not None and load.busy]  # fmt: skip
 
 
-class Settings(BaseModel):
-    threads: int
-    repetitions: int
-    warmup_tokens: int
-    decode_tokens: int
-    contexts: list[int]
-    prefill_tokens: int
+class DraftingSettings(BaseModel):
+    """How `configspec profile` measures, used while measuring and recorded in the profile."""
+
+    threads: int = 2
+    repetitions: int = 5  # timed repetitions per measurement
+    warmup_tokens: int = 8
+    decode_tokens: int = 64  # tokens decoded per repetition
+    contexts: list[int] = Field(default_factory=lambda: [16, 512])  # tokens in the cache first
+    prefill_tokens: int = 256
+    # forwards over n tokens at each context (K + 1 for K = 1, 4, 8, 16); empty before it existed
+    batch_tokens: list[int] = Field(default_factory=list)
+
+    @property
+    def n_ctx(self) -> int:
+        """KV positions the runner needs for every measurement."""
+        longest = max(self.contexts) + max([self.decode_tokens + self.warmup_tokens,
+                                            *self.batch_tokens])  # fmt: skip
+        return max(longest, self.prefill_tokens) + 16
 
 
 class PowerInfo(BaseModel):
@@ -79,7 +102,7 @@ class DeviceProfile(BaseModel):
     schema_version: Literal[1] = DRAFTING_SCHEMA_VERSION
     kind: Literal["drafting"] = "drafting"
     environment: Environment
-    settings: Settings
+    settings: DraftingSettings
     power: PowerInfo
     cells: list[DraftCell] = Field(default_factory=list)
     interrupted: bool = False

@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
-from configspec.profiling.stats import Summary
+from configspec.profiles.policy import Policy
+from configspec.profiles.summary import Summary
 
 FLEET_PROFILE_SCHEMA_VERSION = 1
 
@@ -54,9 +55,7 @@ class GroupResult(BaseModel):
     device: str  # the drafting profile's device
     draft: str
     quant: str
-    policy: str
-    k: int
-    tau: float | None
+    policy: Policy
     count: int
     rtt_ms: float
     bandwidth_mbit_s: float | None

@@ -29,27 +29,34 @@ def load_profile(path: Path, model: type[P]) -> P:
         raise ConfigspecError(f"profile {path} not found") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigspecError(f"{path} is not a JSON profile (corrupt or truncated?)") from exc
+    remedy = "re-run the profiling step with this version"
+    return validate_document(data, model, str(path), remedy, "profile")
+
+
+def validate_document(data: object, model: type[P], where: str, remedy: str, what: str) -> P:
+    """`data` (a loaded JSON document) as `model`, refusing another kind or schema version with
+    one line ending in `remedy`; profiles and the recommendations file alike (`what` it is)."""
     fields = model.model_fields
     want_kind = fields["kind"].default if "kind" in fields else None
     want_version = fields["schema_version"].default
     if not isinstance(data, dict):
-        raise ConfigspecError(f"{path} is not a configspec profile")
+        raise ConfigspecError(f"{where} is not a configspec {what}")
     if want_kind and data.get("kind") != want_kind:
-        raise ConfigspecError(f"{path} is a {data.get('kind')!r} profile, expected {want_kind!r}")
+        raise ConfigspecError(f"{where} is a {data.get('kind')!r} {what}, expected {want_kind!r}")
     if data.get("schema_version") != want_version:
         raise ConfigspecError(
-            f"{path} has schema version {data.get('schema_version')}, this configspec reads "
-            f"version {want_version}; re-run the profiling step with this version"
+            f"{where} has schema version {data.get('schema_version')}, this configspec reads "
+            f"version {want_version}; {remedy}"
         )
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigspecError(f"{path}: invalid profile at {where}: {first['msg']}") from exc
+        at = ".".join(str(p) for p in first["loc"])
+        raise ConfigspecError(f"{where}: invalid {what} at {at}: {first['msg']}") from exc
 
 
 def default_output(device: str, kind: str) -> Path:
-    """results/<device>/<kind>-<local date>.json: `recommend` finds profiles by this pattern."""
+    """results/<device>/<kind>-<local date>.json (recommend and report find profiles by content)."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path("results") / device / f"{kind}-{stamp}.json"

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 SERVING_SCHEMA_VERSION = 1
 E2E_SCHEMA_VERSION = 1

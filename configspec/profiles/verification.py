@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from configspec.profiles.environment import Environment
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 
 VERIFICATION_SCHEMA_VERSION = 1
 
@@ -24,15 +24,26 @@ class VerifyPoint(BaseModel):
 
 
 class VerifySettings(BaseModel):
-    """How the points were measured (optional: files from before it existed lack it)."""
+    """How `configspec verify-latency` measures, used while measuring and recorded in the profile
+    (optional there: files from before it existed lack it)."""
 
-    ks: list[int]
-    contexts: list[int]
-    batch_sizes: list[int]
-    repetitions: int
-    warmup_calls: int
+    ks: list[int] = Field(default_factory=lambda: list(range(17)))  # K: K + 1 tokens per call
+    contexts: list[int] = Field(default_factory=lambda: [128, 512])
+    batch_sizes: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
+    repetitions: int = 5
+    warmup_calls: int = 1
     all_logits: bool = True  # the call returns every row's logits, as verification needs
     kv_layout: str = ""  # how batched sequences are laid out in the KV cache
+
+    @property
+    def n_ctx(self) -> int:
+        """KV positions each sequence needs."""
+        return max(self.contexts) + max(self.ks) + 1 + 8
+
+    def points(self, batch_sizes: list[int] | None = None) -> list[tuple[int, int, int]]:
+        """(context, batch, K) in measuring order: one prefill per context, one copy per batch."""
+        batches = batch_sizes or self.batch_sizes
+        return [(c, b, k) for c in self.contexts for b in batches for k in self.ks]
 
 
 class VerificationProfile(BaseModel):

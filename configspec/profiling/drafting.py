@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
 
-from configspec.profiles.drafting import DecodeAtContext, Prefill
-from configspec.profiling.stats import Summary
+from configspec.profiles.drafting import BatchPoint, DecodeAtContext, DraftingSettings, Prefill
+from configspec.profiles.summary import Summary
 from configspec.runners.base import Runner
 from device_profilers.base import PowerMeter
 
-
-@dataclass(frozen=True)
-class DecodeSettings:
-    repetitions: int = 5
-    warmup_tokens: int = 8
-    decode_tokens: int = 64
-    contexts: tuple[int, ...] = (16, 512)
-    prefill_tokens: int = 256
+# Draft forwards timed per context: K + 1 tokens for K = 1, 4, 8, 16 (as verify-latency's grid).
+DEFAULT_BATCH_TOKENS = (2, 5, 9, 17)
 
 
 def profile_tokens(runner: Runner, n_tokens: int) -> list[int]:
@@ -50,6 +43,24 @@ def time_prefill(runner: Runner, prompt: list[int], repetitions: int) -> Prefill
     return Prefill(prompt_tokens=len(prompt), tokens_per_s=Summary.of(rates), samples_s=samples)
 
 
+def time_batch(runner: Runner, context: list[int], tokens: int, repetitions: int) -> BatchPoint:
+    """One forward call over `tokens` tokens standing at `context`, the last row's logits only
+    (llama.cpp's draft-simple re-reads [last token, drafts] so each round, common/speculative.cpp
+    process()); the cache is rolled back after each call, after one untimed warm-up call."""
+    feed = profile_tokens(runner, len(context) + tokens)[len(context) :]
+    runner.reset()
+    runner.forward(context)
+    samples = []
+    for _ in range(repetitions + 1):
+        t0 = time.perf_counter()
+        runner.forward(feed)
+        samples.append(time.perf_counter() - t0)
+        runner.rollback(len(context))
+    runner.reset()
+    return BatchPoint(context_tokens=len(context), tokens=tokens,
+                      latency_s=Summary.of(samples[1:]))  # fmt: skip
+
+
 def timed_decode(runner: Runner, first_token: int, n_tokens: int) -> list[float]:
     """Decode `n_tokens` greedily from the current cache; the time of each forward call."""
     step_s = []
@@ -64,7 +75,7 @@ def timed_decode(runner: Runner, first_token: int, n_tokens: int) -> list[float]
 
 
 def time_decode(
-    runner: Runner, context: list[int], settings: DecodeSettings, meter: PowerMeter,
+    runner: Runner, context: list[int], settings: DraftingSettings, meter: PowerMeter,
     on_repetition: Callable[[], None] | None = None,
 ) -> tuple[DecodeAtContext, list[str]]:  # fmt: skip
     """Decode throughput and energy after `context` tokens are in the cache."""
@@ -79,7 +90,7 @@ def time_decode(
     runner.rollback(len(prompt))
     steps, rates, energy_per_token, power, windows, zones = [], [], [], [], [], []
     source = meter.source
-    errors_before = getattr(meter, "errors", 0)
+    errors_before = meter.errors
     for _ in range(settings.repetitions):
         window = meter.start_window()
         step_s = timed_decode(runner, first, settings.decode_tokens)
@@ -105,9 +116,9 @@ def time_decode(
             f"energy is unreliable: raise --tokens to at least "
             f"{settings.decode_tokens * meter.sampling_period_s / min(windows):.0f}"
         )
-    if (failed := getattr(meter, "errors", 0) - errors_before) > 0:
+    if (failed := meter.errors - errors_before) > 0:
         warnings.append(f"{failed} {meter.name} sensor read(s) failed while decoding; power was held "
-                        f"at the last reading ({getattr(meter, 'last_error', '')})")  # fmt: skip
+                        f"at the last reading ({meter.last_error})")  # fmt: skip
     result = DecodeAtContext(
         context_tokens=len(context), decode_tokens=settings.decode_tokens,
         tokens_per_s=Summary.of(rates), step_s=steps,

@@ -5,22 +5,23 @@ The file is rewritten (atomically) after every cell, so Ctrl-C or a crash keeps 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 from configspec.errors import ConfigspecError
-from configspec.profiles.drafting import DeviceProfile, DraftCell, PowerInfo, Settings
+from configspec.profiles.drafting import DeviceProfile, DraftCell, DraftingSettings, PowerInfo
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
 from configspec.profiles.machine_load import MachineLoad
-from configspec.profiling.drafting import DecodeSettings, profile_tokens, time_decode, time_prefill
+from configspec.profiling.drafting import profile_tokens, time_batch, time_decode, time_prefill
 from configspec.profiling.machine_load import measure_until_quiet
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
-from configspec.sources.cache import file_sha256
+from configspec.sources.cache import model_bytes, model_sha256
 from configspec.sources.resolve import model_file
 from device_profilers.base import MeterUnavailable, PowerMeter
 
@@ -67,19 +68,16 @@ def default_output(device: str) -> Path:
 
 
 def profile_cell(
-    cell: Cell, threads: int, settings: DecodeSettings, meter: PowerMeter,
+    cell: Cell, settings: DraftingSettings, meter: PowerMeter,
     on_step: Callable[[], None] | None = None,
     on_busy: Callable[[str, MachineLoad], None] | None = None,
 ) -> tuple[DraftCell, list[str], str]:  # fmt: skip
     """Measure one cell; returns it, its warnings and the backend version. A measurement made
     while the machine was busy is repeated (profiling/machine_load.py); `on_busy` hears of it."""
     path = model_file(cell.model, cell.quant)
-    n_ctx = max(max(settings.contexts) + settings.decode_tokens + settings.warmup_tokens,
-                settings.prefill_tokens) + 16  # fmt: skip
-    import time
-
     t0 = time.perf_counter()
-    runner = open_runner(cell.model.backend, path, threads=threads, n_ctx=n_ctx)
+    runner = open_runner(cell.model.backend, path, threads=settings.threads,
+                         n_ctx=settings.n_ctx, quant=cell.quant)  # fmt: skip
     load_s = time.perf_counter() - t0
     warnings: list[str] = []
     busy = on_busy or (lambda what, load: None)
@@ -91,6 +89,10 @@ def profile_cell(
     def prefill_once(tokens: list[int]):
         prefill = time_prefill(runner, tokens, settings.repetitions)
         return prefill, prefill.tokens_per_s.samples
+
+    def batch_once(context: list[int], n: int):
+        point = time_batch(runner, context, n, settings.repetitions)
+        return point, [1.0 / s for s in point.latency_s.samples]
 
     try:
         decode = []
@@ -106,13 +108,23 @@ def profile_cell(
             lambda: prefill_once(tokens), on_retry=partial(busy, f"{cell.label} prefill")
         )
         prefill = prefill.model_copy(update={"machine_load": load})
+        batches = []
+        for context in settings.contexts if settings.batch_tokens else []:
+            tokens = profile_tokens(runner, context)
+            for n in settings.batch_tokens:
+                point, load = measure_until_quiet(
+                    lambda t=tokens, n=n: batch_once(t, n),
+                    on_retry=partial(busy, f"{cell.label} batch of {n} @{context}"),
+                )  # fmt: skip
+                batches.append(point.model_copy(update={"machine_load": load}))
         version = runner.backend_version
+        precision = runner.precision or cell.quant  # what was loaded (transformers: the dtype)
     finally:
         runner.close()
     draft_cell = DraftCell(
-        draft=cell.model.name, target=cell.model.target or "", quant=cell.quant, file=str(path),
-        file_sha256=file_sha256(path), file_bytes=path.stat().st_size, load_s=load_s,
-        decode=decode, prefill=prefill,
+        draft=cell.model.name, target=cell.model.target or "", quant=precision, file=str(path),
+        file_sha256=model_sha256(path), file_bytes=model_bytes(path), load_s=load_s,
+        decode=decode, prefill=prefill, batch=batches,
     )  # fmt: skip
     return draft_cell, sorted(set(warnings + draft_cell.busy_notes())), version
 
@@ -123,16 +135,16 @@ IDLE_S = 2.0
 
 
 def new_profile(
-    device: str | None, threads: int, settings: DecodeSettings, meter: PowerMeter,
-    skipped: dict[str, str], backend: str, backend_version: str,
+    device: str | None, settings: DraftingSettings, meter: PowerMeter, skipped: dict[str, str],
+    backend: str, backend_version: str,
 ) -> DeviceProfile:  # fmt: skip
     idle = meter.idle_power(IDLE_S)
     period = meter.sampling_period_s
     return DeviceProfile(
-        environment=Environment.capture(device, threads, backend, backend_version),
-        settings=Settings(threads=threads, **settings.__dict__),
+        environment=Environment.capture(device, settings.threads, backend, backend_version),
+        settings=settings,
         power=PowerInfo(
-            source=meter.source, basis=getattr(getattr(meter, "estimate", None), "basis", None),
+            source=meter.source, basis=meter.basis,
             sampling_period_s=period, idle_power_w=idle.mean_power_w,
             idle_source=idle.source, meters_skipped=skipped, idle_duration_s=idle.duration_s,
             sampling_rate_hz=1 / period if period > 0 else None, metadata=meter.metadata(),
@@ -141,17 +153,17 @@ def new_profile(
 
 
 def run_sweep(
-    cells: list[Cell], profile: DeviceProfile, out: Path, threads: int,
-    settings: DecodeSettings, meter: PowerMeter, on_step=None, on_cell=None, on_measured=None,
-    on_busy=None,
+    cells: list[Cell], profile: DeviceProfile, out: Path, meter: PowerMeter, on_step=None,
+    on_cell=None, on_measured=None, on_busy=None,
 ) -> DeviceProfile:  # fmt: skip
-    """Measure every cell, saving after each; on Ctrl-C save what was measured and re-raise."""
+    """Measure every cell at the profile's settings, saving after each; on Ctrl-C save what was
+    measured and re-raise."""
     try:
         for cell in cells:
             if on_cell:
                 on_cell(cell)
             measured, warnings, version = profile_cell(
-                cell, threads, settings, meter, on_step, on_busy
+                cell, profile.settings, meter, on_step, on_busy
             )
             profile.cells.append(measured)
             profile.environment.backend_version = version

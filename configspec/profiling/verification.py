@@ -13,32 +13,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from configspec.profiles.verification import VerificationProfile, VerifyPoint
+from configspec.profiles.summary import Summary
+from configspec.profiles.verification import VerificationProfile, VerifyPoint, VerifySettings
 from configspec.profiling.drafting import profile_tokens
-from configspec.profiling.stats import Summary
 from configspec.runners.base import Runner
 from device_profilers.base import PowerMeter
-
-
-@dataclass(frozen=True)
-class VerifyLatencySettings:
-    ks: tuple[int, ...] = tuple(range(17))
-    contexts: tuple[int, ...] = (128, 512)
-    batch_sizes: tuple[int, ...] = (1, 2, 4, 8)
-    repetitions: int = 5
-    warmup_calls: int = 1
-
-    @property
-    def n_ctx(self) -> int:
-        """KV positions each sequence needs."""
-        return max(self.contexts) + max(self.ks) + 1 + 8
-
-    def points(self, batch_sizes: tuple[int, ...] | None = None) -> list[tuple[int, int, int]]:
-        """(context, batch, K) in measuring order: one prefill per context, one copy per batch."""
-        batches = batch_sizes or self.batch_sizes
-        return [(c, b, k) for c in self.contexts for b in batches for k in self.ks]
 
 
 def verify_tokens(runner: Runner, context: int, k_max: int) -> tuple[list[int], list[int]]:
@@ -97,7 +77,7 @@ def time_point(
 
 
 def measure_verification(
-    runner: Runner, profile: VerificationProfile, settings: VerifyLatencySettings,
+    runner: Runner, profile: VerificationProfile, settings: VerifySettings,
     meter: PowerMeter, save: Callable[[], None] = lambda: None,
     on_point: Callable[[VerifyPoint], None] | None = None,
 ) -> VerificationProfile:  # fmt: skip
@@ -138,5 +118,5 @@ def measure_verification(
     return profile
 
 
-def supported_batches(runner: Runner, batch_sizes: tuple[int, ...]) -> tuple[int, ...]:
-    return tuple(b for b in batch_sizes if b <= runner.max_sequences)
+def supported_batches(runner: Runner, batch_sizes: list[int]) -> list[int]:
+    return [b for b in batch_sizes if b <= runner.max_sequences]

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.table import Table
 
 from configspec.errors import ConfigspecError
+from configspec.output import stdout
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import default_output as profile_path
 from configspec.profiles.io import save_profile
 from configspec.profiles.verification import VerificationProfile, VerifySettings
-from configspec.profiling.verification import (
-    VerifyLatencySettings,
-    measure_verification,
-    supported_batches,
-)
+from configspec.profiling.verification import measure_verification, supported_batches
 from configspec.progress import byte_progress, console, exit_interrupted, step_progress
 from configspec.registry import load_registry
 from configspec.registry.schema import ModelEntry, Registry
 from configspec.runners import open_runner
-from configspec.sources.cache import file_sha256
+from configspec.sources.cache import model_sha256
 from configspec.sources.resolve import model_file
 from device_profilers import detect_meter
 
@@ -54,7 +52,7 @@ def default_output(device: str) -> Path:
     return profile_path(device, "verification")
 
 
-def check_settings(settings: VerifyLatencySettings) -> None:
+def check_settings(settings: VerifySettings) -> None:
     if not settings.ks or min(settings.ks) < 0:
         raise ConfigspecError("K values must be >= 0, e.g. --k-max 16")
     if not settings.contexts or min(settings.contexts) < 1:
@@ -82,10 +80,10 @@ def print_verification(profile: VerificationProfile) -> None:
             p = by_key.get((context, batch, k))
             cells.append(f"{1e3 * p.latency_s.mean:.1f} ± {1e3 * p.latency_s.std:.1f}" if p else "")
         table.add_row(str(k), *cells)
-    console.print(table)
+    stdout.print(table)
     sources = sorted({p.power_source for p in profile.points if p.power_source})
     if sources:
-        console.print(
+        stdout.print(
             f"energy per call from {', '.join(sources)}"
             + (f" (basis: {profile.power_basis})" if profile.power_basis else "")
         )
@@ -93,40 +91,51 @@ def print_verification(profile: VerificationProfile) -> None:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
-def verify_latency(
-    models: Path, target_name: str | None, threads: int, settings: VerifyLatencySettings,
-    device: str | None, out: Path | None, power_w: float | None = None,
-    idle_power_w: float | None = None,
-) -> tuple[VerificationProfile, Path]:  # fmt: skip
+@dataclass
+class VerifyOptions:
+    """`configspec verify-latency`: which target, how (settings) and where to."""
+
+    models: Path = Path("models.yaml")
+    target: str | None = None  # default: the registry's first target
+    threads: int = 2
+    settings: VerifySettings = field(default_factory=VerifySettings)
+    device: str | None = None  # default: the hostname
+    out: Path | None = None  # default: results/<device>/verification-<date>.json
+    power_w: float | None = None  # the user's own wattage when no sensor exists (an estimate)
+    idle_power_w: float | None = None
+
+
+def verify_latency(options: VerifyOptions) -> tuple[VerificationProfile, Path]:
     """Measure the target's verification latency here and write results/<device>/verification-*."""
-    check_settings(settings)
-    registry = load_registry(models)
-    target = pick_target(registry, target_name)
+    o = options
+    threads = o.threads
+    check_settings(o.settings)
+    registry = load_registry(o.models)
+    target = pick_target(registry, o.target)
     with byte_progress() as factory, console.status(f"preparing {target.name}"):
-        path = model_file(target, target.quant, progress_factory=factory)
-    meter, _ = detect_meter(threads=threads, user_active_w=power_w, user_idle_w=idle_power_w)
+        path = model_file(target, target.serving_quant, progress_factory=factory)
+    meter, _ = detect_meter(threads=threads, user_active_w=o.power_w, user_idle_w=o.idle_power_w)
     t0 = time.perf_counter()
-    with console.status(f"loading {target.name} {target.quant}"):
+    with console.status(f"loading {target.name} {target.serving_quant}"):
         runner = open_runner(
-            target.backend, path, threads=threads, n_ctx=settings.n_ctx,
-            n_seq_max=max(settings.batch_sizes),
+            target.backend, path, threads=threads, n_ctx=o.settings.n_ctx, quant=target.serving_quant,
+            n_seq_max=max(o.settings.batch_sizes),
         )  # fmt: skip
     load_s = time.perf_counter() - t0
+    settings = o.settings.model_copy(update={"kv_layout": KV_LAYOUT.get(runner.backend, "")})
     try:
         idle = meter.idle_power(2.0)
         profile = VerificationProfile(
-            environment=Environment.capture(device, threads, runner.backend, runner.backend_version),
-            target=target.name, target_quant=target.quant, target_sha256=file_sha256(path),
+            environment=Environment.capture(o.device, threads, runner.backend,
+                                            runner.backend_version),  # fmt: skip
+            target=target.name, target_quant=runner.precision or target.serving_quant,
+            target_sha256=model_sha256(path),
             target_file=str(path), load_s=load_s, repetitions=settings.repetitions,
-            settings=VerifySettings(
-                ks=list(settings.ks), contexts=list(settings.contexts),
-                batch_sizes=list(settings.batch_sizes), repetitions=settings.repetitions,
-                warmup_calls=settings.warmup_calls, kv_layout=KV_LAYOUT.get(runner.backend, ""),
-            ),
+            settings=settings,
             idle_power_w=idle.mean_power_w, idle_source=idle.source,
-            power_basis=getattr(getattr(meter, "estimate", None), "basis", None),
+            power_basis=meter.basis,
         )  # fmt: skip
-        out = out or default_output(profile.environment.device)
+        out = o.out or default_output(profile.environment.device)
         steps = len(settings.points(supported_batches(runner, settings.batch_sizes)))
         try:
             with step_progress("verification latency", steps) as (advance, describe, _):

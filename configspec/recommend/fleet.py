@@ -28,10 +28,12 @@ from configspec.errors import ConfigspecError
 from configspec.fleet.inputs import FleetReader, load_tokenizers
 from configspec.fleet.measure import server_power
 from configspec.fleet.predict import FleetTerms, calibrate, group_load
-from configspec.fleet.spec import Fleet, PolicySpec, load_fleet
+from configspec.fleet.spec import Fleet, load_fleet
+from configspec.output import print_json, stdout
 from configspec.profiles.fleet import FleetProfile
 from configspec.profiles.io import load_profile
 from configspec.progress import console, step_progress
+from configspec.search.engines import CONFIGSPEC
 from configspec.search.fleet import (
     Candidate,
     Joint,
@@ -59,6 +61,7 @@ class FleetRecommendOptions:
     seed: int = 0
     calibration: Path | None = None  # a fleet profile: the real system's own per-round terms
     out_dir: Path = Path("results")
+    json: bool = False  # print the fleet recommendations as JSON on stdout instead of the table
 
 
 def _candidates(reader: FleetReader, fleet: Fleet, terms: FleetTerms) -> list[list[Candidate]]:
@@ -69,8 +72,8 @@ def _candidates(reader: FleetReader, fleet: Fleet, terms: FleetTerms) -> list[li
         for a in reader.alignment.cells:
             if a.mode != "greedy" or (a.draft, a.quant) not in cells or not a.traces_file:
                 continue
-            for stats in [*a.fixed_k, *a.threshold]:
-                policy = PolicySpec(k=stats.k_max, tau=stats.tau)
+            for stats in CONFIGSPEC.policies(a):  # fleets run configspec edge / serve
+                policy = stats.policy
                 g = reader.group(group.model_copy(update={"draft": a.draft, "quant": a.quant,
                                                           "policy": policy}))  # fmt: skip
                 mine.append(Candidate(
@@ -117,7 +120,7 @@ def _describe(j: Joint) -> dict:
         "server": {"max_batch": j.max_batch, "batch_window_ms": 1e3 * j.window_s},
         "groups": [{
             "group": c.group, "count": c.load.count, "draft": c.draft, "quant": c.quant,
-            "policy": {"k": c.policy.k, "tau": c.policy.tau, "label": c.policy.label},
+            "policy": c.policy.model_dump(),
             "predicted": {"goodput_tok_s_per_device": p.goodput_tok_s,
                           "mean_inter_token_latency_s": p.itl_s,
                           "itl_target_s": c.itl_target_s, "server_s_per_round": p.server_s},
@@ -136,7 +139,7 @@ def fleet_file_for(fleet: Fleet, j: Joint) -> str:
     data["server"]["batch_window_ms"] = 1e3 * j.window_s
     for group, c in zip(data["groups"], j.picks, strict=True):
         group.update(draft=c.draft, quant=c.quant,
-                     policy=c.policy.model_dump(exclude_none=True))  # fmt: skip
+                     policy=c.policy.model_dump(exclude_none=True, exclude={"label"}))  # fmt: skip
     return yaml.safe_dump(data, sort_keys=False, width=100)
 
 
@@ -234,7 +237,12 @@ def recommend_fleet(options: FleetRecommendOptions) -> dict:
     write_text_atomic(out_dir / "fleet-recommendations.yaml",
                       yaml.safe_dump(report, sort_keys=False, width=100))  # fmt: skip
     write_json_atomic(out_dir / "fleet-recommendations.json", report)
-    print_fleet_pick(report)
+    if options.json:
+        print_json(report)
+    else:
+        print_fleet_pick(report)
+    console.print(f"fleet recommendations written to {out_dir / 'fleet-recommendations.yaml'} "
+                  "and .json")  # fmt: skip
     return report
 
 
@@ -256,9 +264,9 @@ def print_fleet_pick(report: dict) -> None:
                       _ms(a["predicted"]["mean_inter_token_latency_s"]), label(j),
                       _ms(j["predicted"]["mean_inter_token_latency_s"]),
                       _ms(j["predicted"]["itl_target_s"]))  # fmt: skip
-    console.print(table)
+    stdout.print(table)
     pa, pj, gain = alone_["predicted"], joint["predicted"], report["gain"]
-    console.print(
+    stdout.print(
         f"server: per-device picks run at the fleet file's batch limit "
         f"{alone_['server']['max_batch']} / window {alone_['server']['batch_window_ms']:g} ms; "
         f"the joint pick sets {joint['server']['max_batch']} / "

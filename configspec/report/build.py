@@ -31,6 +31,7 @@ from configspec.report.html import (
 )
 
 RECOMMENDATIONS_TABLE_ID = "recommendations-table"
+FOLD_VERDICTS_OVER_DEVICES = 4
 
 
 @dataclass
@@ -45,8 +46,20 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
 
+def _devices_text(devices: list[str]) -> str:
+    return ", ".join(devices) if len(devices) <= 3 else f"{len(devices)} devices"
+
+
 def _summary(inputs: ReportInputs, view: ModelView, missing: list[str]) -> Section:
     s = Section("summary", "Summary and what is missing")
+    if inputs.recommendations:  # the verdict first: speculate with what, or not at all
+        doc = inputs.recommendations[1]
+        lines = bullet_list(d.verdicts(doc), "verdicts")
+        # a long list (many devices) folds, so the first screen still shows figures
+        fold = "" if len(doc.devices) <= FOLD_VERDICTS_OVER_DEVICES else " (click to open)"
+        state = " open" if not fold else ""
+        s.blocks.append(f"<details{state}><summary><b>Recommendations for "
+                        f"{len(doc.devices)} device(s){fold}</b></summary>{lines}</details>")  # fmt: skip
     devices = sorted({p.environment.device for _, p in inputs.drafting})
     s.blocks.append(paragraph(
         f"{len(inputs.drafting)} drafting, {len(inputs.alignment)} alignment and "
@@ -62,9 +75,12 @@ def _summary(inputs: ReportInputs, view: ModelView, missing: list[str]) -> Secti
     warnings = [f"{p.environment.device}: {w}" for _, p in inputs.drafting for w in p.warnings]
     warnings += [f"alignment: {w}" for _, p in inputs.alignment for w in p.warnings]
     warnings += [f"verification: {w}" for _, p in inputs.verification for w in p.warnings]
-    if inputs.recommendations:
-        for dev in inputs.recommendations[1].get("devices", []):
-            warnings += [f"recommend, {dev.get('device')}: {w}" for w in dev.get("warnings", [])]
+    if inputs.recommendations:  # one line per warning, naming every device it concerns
+        by_text: dict[str, list[str]] = {}
+        for dev in inputs.recommendations[1].devices:
+            for w in dev.warnings:
+                by_text.setdefault(w, []).append(dev.device)
+        warnings += [f"recommend, {_devices_text(devices)}: {w}" for w, devices in by_text.items()]
     if warnings:
         s.blocks.append("<p><b>Warnings recorded with the inputs:</b></p>")
         s.blocks.append(bullet_list(warnings, "warnings"))
@@ -151,11 +167,16 @@ def _recommendations(inputs: ReportInputs, view: ModelView) -> Section:
                                   "missing"))  # fmt: skip
     else:
         path, doc = inputs.recommendations
-        s.blocks.append(paragraph(f"From {path}, generated {doc.get('generated_utc', '?')}."))
+        s.blocks.append(paragraph(f"From {path}, generated {doc.generated_utc}."))
         s.blocks.append(TableBlock(d.recommendations_table(doc), RECOMMENDATIONS_TABLE_ID))
         baselines = d.baselines_table(doc)
         if baselines.rows:
             s.blocks.append(TableBlock(baselines, "baselines-table", "Baselines (no speculation)"))
+        s.blocks.append(TableBlock(
+            d.engine_settings_table(doc), "engine-settings-table",
+            "Settings per engine: configspec serve/edge for the pick; llama.cpp and vLLM each "
+            "with its own best for the same objective, the draft beside the target",
+        ))  # fmt: skip
     if view.scenario is not None:
         s.blocks.append(f"<h3>Scenario</h3><p>{view.scenario_origin}</p>")
         text = yaml.safe_dump(view.scenario, sort_keys=False, width=100)
@@ -216,6 +237,20 @@ def export_pngs(figures: list[FigureBlock], folder: Path) -> list[str]:
         path.with_suffix(".png.tmp").replace(path)
         written.append(str(path))
     return [f"{len(written)} PNG figure(s) written to {folder}"]
+
+
+@dataclass
+class ReportOptions:
+    """`configspec report`: where the results are, the report's name, PNGs or not."""
+
+    results: Path = Path("results")
+    name: str = "latest"  # writes reports/<name>/index.html
+    png: bool = False  # also export each figure as PNG (kaleido)
+    reports_dir: Path = Path("reports")
+
+
+def report(options: ReportOptions) -> Path:
+    return write_report(options.results, options.name, options.png, options.reports_dir)
 
 
 def write_report(results_dir: Path, name: str, png: bool = False,

@@ -8,37 +8,22 @@ and how to fix it: the report then says what is missing instead of failing.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel
 
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentProfile
+from configspec.profiles.discover import scan
 from configspec.profiles.drafting import DeviceProfile
 from configspec.profiles.fleet import FleetProfile
-from configspec.profiles.io import load_profile
 from configspec.profiles.verification import VerificationProfile
+from configspec.recommend.schema import Recommendations, read_recommendations
+from configspec.sources.cache import sha256_file
 
-PROFILE_MODELS: dict[str, type[BaseModel]] = {
-    "drafting": DeviceProfile,
-    "alignment": AlignmentProfile,
-    "verification": VerificationProfile,
-    "fleet": FleetProfile,
-}
-# The command that produces each kind, for "how to fix" messages.
-PRODUCER = {
-    "drafting": "configspec profile",
-    "alignment": "configspec align",
-    "verification": "configspec verify-latency",
-    "recommendations": "configspec recommend",
-    "fleet": "configspec fleet",
-}
-RECOMMENDATIONS_PREFIX = "recommendations"
-FLEET_RECOMMENDATIONS = "fleet-recommendations"  # `recommend --fleet`
+RECOMMENDATIONS_KIND = "recommendations"
+FLEET_RECOMMENDATIONS_KIND = "fleet-recommendations"  # `recommend --fleet`
 
 
 @dataclass(frozen=True)
@@ -63,43 +48,15 @@ class ReportInputs:
     drafting: list[tuple[Path, DeviceProfile]] = field(default_factory=list)
     alignment: list[tuple[Path, AlignmentProfile]] = field(default_factory=list)
     verification: list[tuple[Path, VerificationProfile]] = field(default_factory=list)
-    recommendations: tuple[Path, dict[str, Any]] | None = None
+    recommendations: tuple[Path, Recommendations] | None = None
     fleet: list[tuple[Path, FleetProfile]] = field(default_factory=list)
-    fleet_recommendations: tuple[Path, dict[str, Any]] | None = None  # the newest
+    fleet_recommendations: tuple[Path, dict] | None = None  # the newest
     files: list[InputFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files skipped, with why and how to fix
 
     @property
     def profile_count(self) -> int:
         return len(self.drafting) + len(self.alignment) + len(self.verification)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# Reference profiles for the regression gate (committed baselines, CI's fresh copies) are not
-# results of this deployment: a report over results/ leaves them out.
-GATE_FOLDERS = ("baselines", "ci")
-
-
-def _candidates(results_dir: Path) -> list[Path]:
-    """JSON files under the folder, skipping hidden ones (atomic writes' temporary files) and the
-    regression gate's folders."""
-    return sorted(
-        p
-        for p in results_dir.rglob("*.json")
-        if p.is_file()
-        and not any(
-            part.startswith(".") or part in GATE_FOLDERS
-            for part in p.relative_to(results_dir).parent.parts
-        )
-        and not p.name.startswith(".")
-    )
 
 
 def _record(path: Path, kind: str, data: dict, used: bool, profile: BaseModel | None) -> InputFile:
@@ -128,7 +85,8 @@ def _traces_files(path: Path, profile: AlignmentProfile) -> list[InputFile]:
 
 
 def collect_inputs(results_dir: Path) -> ReportInputs:
-    """Load every profile and the newest recommendations file under `results_dir`.
+    """Load every profile and the newest recommendations file under `results_dir`
+    (configspec/profiles/discover.py finds them).
 
     Raises ConfigspecError only when nothing usable is there at all; otherwise problems are
     collected in `ReportInputs.problems` for the report to show."""
@@ -138,43 +96,21 @@ def collect_inputs(results_dir: Path) -> ReportInputs:
             f"results folder {results_dir} not found; run `configspec profile` first or pass "
             "--results DIR"
         )
-    inputs = ReportInputs(results_dir=results_dir)
-    recommendations: list[tuple[Path, dict]] = []
-    for path in _candidates(results_dir):
-        try:
-            data = json.loads(path.read_text())
-        except (ValueError, UnicodeDecodeError):
-            if path.name.startswith(RECOMMENDATIONS_PREFIX) or path.parent != results_dir:
-                inputs.problems.append(f"{path}: not valid JSON (corrupt or truncated?); skipped")
-            continue
-        if not isinstance(data, dict):
-            continue
-        kind = data.get("kind")
-        if kind in PROFILE_MODELS:
-            try:
-                profile = load_profile(path, PROFILE_MODELS[kind])
-            except ConfigspecError as exc:
-                inputs.problems.append(f"{exc} (skipped)")
-                inputs.files.append(_record(path, kind, data, False, None))
-                continue
-            getattr(inputs, kind).append((path, profile))
-            inputs.files.append(_record(path, kind, data, True, profile))
-            if kind == "alignment":
-                inputs.files.extend(_traces_files(path, profile))
-        elif kind == FLEET_RECOMMENDATIONS:
-            newest = inputs.fleet_recommendations
-            if newest is None or path.stat().st_mtime > newest[0].stat().st_mtime:
-                inputs.fleet_recommendations = (path, data)
-            inputs.files.append(_record(path, kind, data, True, None))
-        elif kind == "recommendations" or path.name.startswith(RECOMMENDATIONS_PREFIX):
-            recommendations.append((path, data))
-    if recommendations:
-        # The newest file wins (recommend rewrites it; older copies may linger beside it).
-        recommendations.sort(key=lambda item: item[0].stat().st_mtime)
-        newest_path, newest = recommendations[-1]
-        inputs.recommendations = (newest_path, newest)
-        for path, data in recommendations:
-            inputs.files.append(_record(path, "recommendations", data, path == newest_path, None))
+    found = scan(results_dir)
+    inputs = ReportInputs(results_dir=results_dir, problems=list(found.problems))
+    records: list[tuple[Path, list[InputFile]]] = []
+    for path, kind, data in found.rejected:
+        records.append((path, [_record(path, kind, data, False, None)]))
+    for item in found.profiles:
+        getattr(inputs, item.kind).append((item.path, item.profile))
+        data = {"schema_version": getattr(item.profile, "schema_version", None)}
+        files = [_record(item.path, item.kind, data, True, item.profile)]
+        if item.kind == "alignment":
+            files += _traces_files(item.path, item.profile)
+        records.append((item.path, files))
+    inputs.files = [f for _, files in sorted(records, key=lambda r: r[0]) for f in files]
+    _read_recommendations(inputs, found.documents.get(RECOMMENDATIONS_KIND, []))
+    _read_fleet_recommendations(inputs, found.documents.get(FLEET_RECOMMENDATIONS_KIND, []))
     if inputs.profile_count == 0:
         if inputs.problems:
             more = f" (and {len(inputs.problems) - 1} more)" if len(inputs.problems) > 1 else ""
@@ -186,3 +122,32 @@ def collect_inputs(results_dir: Path) -> ReportInputs:
             "verification JSON files); run `configspec profile` first or pass --results DIR"
         )
     return inputs
+
+
+def _read_recommendations(inputs: ReportInputs, documents: list[tuple[Path, dict]]) -> None:
+    """The newest recommendations file wins (recommend rewrites it; older copies may linger); a
+    file of another schema version is a problem the report names."""
+    if not documents:
+        return
+    documents = sorted(documents, key=lambda item: item[0].stat().st_mtime)
+    newest_path, newest = documents[-1]
+    used = False
+    try:
+        inputs.recommendations = (newest_path, read_recommendations(newest, str(newest_path)))
+        used = True
+    except ConfigspecError as exc:
+        inputs.problems.append(f"{exc} (skipped)")
+    for path, data in documents:
+        inputs.files.append(
+            _record(path, RECOMMENDATIONS_KIND, data, used and path == newest_path, None)
+        )
+
+
+def _read_fleet_recommendations(inputs: ReportInputs, documents: list[tuple[Path, dict]]) -> None:
+    """The newest fleet-recommendations file (`recommend --fleet`) wins, as above."""
+    if not documents:
+        return
+    inputs.fleet_recommendations = max(documents, key=lambda item: item[0].stat().st_mtime)
+    for path, data in documents:
+        used = path == inputs.fleet_recommendations[0]
+        inputs.files.append(_record(path, FLEET_RECOMMENDATIONS_KIND, data, used, None))

@@ -9,17 +9,16 @@ evaluates with the default scenario and says so.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import ValidationError
 
-from configspec.analytic.evaluate import energy_label
 from configspec.analytic.scenario import Scenario, load_scenario
 from configspec.errors import ConfigspecError
+from configspec.profiles.discover import Found, newest, newest_per_device
+from configspec.recommend.schema import Recommendations
 from configspec.report.collect import ReportInputs
 from configspec.report.data import ConfigPoint
 from configspec.search.exact import DeviceResult, Limits, enumerate_device
@@ -34,60 +33,50 @@ class ModelView:
     notes: list[str] = field(default_factory=list)  # what could not be shown, and why
 
 
-def _pick(paths: list[tuple[Path, Any]], wanted: str | None):
+def _found(kind: str, items: list[tuple[Path, Any]]) -> list[Found]:
+    return [Found(path, kind, profile) for path, profile in items]
+
+
+def _pick(kind: str, items: list[tuple[Path, Any]], wanted: str | None):
     """The profile the recommendations file names, else the newest one of that kind."""
     if wanted:
-        for path, profile in paths:
+        for path, profile in items:
             if Path(wanted).resolve() == path.resolve():
                 return profile
-    return max(paths, key=lambda item: item[0].stat().st_mtime)[1]
+    return newest(_found(kind, items)).profile
 
 
-def _drafting(inputs: ReportInputs, wanted: list[str] | None):
+def _drafting(items: list[tuple[Path, Any]], wanted: list[str] | None):
+    """The drafting profiles the recommendations file names, else the newest per device."""
     if wanted:
         chosen = {Path(w).resolve() for w in wanted}
-        profiles = [p for path, p in inputs.drafting if path.resolve() in chosen]
+        profiles = [p for path, p in items if path.resolve() in chosen]
         if profiles:
             return profiles
-    newest: dict[str, tuple[float, Any]] = {}  # the newest profile per device
-    for path, profile in inputs.drafting:
-        mtime = path.stat().st_mtime
-        device = profile.environment.device
-        if device not in newest or mtime > newest[device][0]:
-            newest[device] = (mtime, profile)
-    return [p for _, p in newest.values()]
+    return [f.profile for f in newest_per_device(_found("drafting", items))]
 
 
-def _scenario(doc: dict | None) -> tuple[Scenario, str]:
-    if doc and isinstance(doc.get("scenario"), dict):
-        try:
-            return Scenario.model_validate(doc["scenario"]), "recorded in the recommendations file"
-        except ValidationError as exc:
-            raise ConfigspecError(
-                "the recommendations file's scenario does not validate "
-                f"({exc.errors()[0]['msg']}); re-run `configspec recommend`"
-            ) from exc
+def _scenario(doc: Recommendations | None) -> tuple[Scenario, str]:
+    if doc is not None:
+        return doc.scenario, "recorded in the recommendations file"
     return load_scenario(None), "default scenario (scenario.yaml here, else built-in defaults)"
 
 
-def _limits(doc: dict | None, scenario: Scenario) -> Limits:
-    recorded = (doc or {}).get("constraints")
-    if isinstance(recorded, dict):
-        return Limits(**{k: recorded.get(k) for k in Limits.__dataclass_fields__})
+def _limits(doc: Recommendations | None, scenario: Scenario) -> Limits:
+    if doc is not None:
+        return Limits(**doc.constraints.model_dump())
     c = scenario.constraints
     return Limits(c.min_goodput_tok_s, c.max_joules_per_token, c.max_usd_per_1m_tokens)
 
 
-def _recorded_marks(doc: dict | None, device: str) -> tuple[set, dict[tuple, list[str]]] | None:
-    """(front keys, key -> pick names) as the recommendations file names them for `device`."""
-    for d in (doc or {}).get("devices", []):
-        if d.get("device") == device:
-            front = {(r["draft"], r["quant"], r["policy"]) for r in d.get("pareto_front", [])}
-            picks: dict[tuple, list[str]] = {}
-            for name, pick in d.get("picks", {}).items():
-                key = (pick["draft"], pick["quant"], pick["policy"]["label"])
-                picks.setdefault(key, []).append(name)
-            return front, picks
+def _recorded_marks(doc: Recommendations | None, device: str):
+    """(front labels, label -> pick names) as the recommendations file names them for `device`."""
+    for d in doc.devices if doc is not None else []:
+        if d.device == device:
+            picks: dict[str, list[str]] = {}
+            for name, pick in d.picks.items():
+                picks.setdefault(pick.label, []).append(name)
+            return {r.label for r in d.pareto_front}, picks
     return None
 
 
@@ -100,21 +89,18 @@ def _points(result: DeviceResult, marks) -> list[ConfigPoint]:
     out = []
     for pos in range(len(result.rows)):
         i = result.index(pos)
-        key = (str(space.draft[i]), str(space.quant[i]), space.policy(i))
+        label = space.label(i)
         if marks is None:
             on_front, picks = pos in front_positions, computed_picks.get(pos, [])
         else:
-            on_front, picks = key in marks[0], marks[1].get(key, [])
-        tau = float(space.tau[i])
+            on_front, picks = label in marks[0], marks[1].get(label, [])
         out.append(ConfigPoint(
-            device=space.device, draft=key[0], quant=key[1], k=int(space.k_max[i]),
-            tau=None if math.isnan(tau) else tau,
+            device=space.device, draft=str(space.draft[i]), quant=str(space.quant[i]),
+            policy=space.policy[i], runs=str(space.runs[i]), label=label,
             goodput_tok_s=float(m.goodput_tok_s[pos]),
             usd_per_1m_tokens=float(m.usd_per_1m_tokens[pos]),
             joules_per_token=float(m.joules_per_token[pos]), on_front=on_front,
-            picks=tuple(picks),
-            energy_source=energy_label(str(space.draft_power_source[i]), space.idle_source,
-                                       space.server_energy_source),
+            picks=tuple(picks), energy_source=str(space.energy_source[i]),
         ))  # fmt: skip
     return out
 
@@ -128,10 +114,11 @@ def model_view(inputs: ReportInputs) -> ModelView:
     try:
         scenario, view.scenario_origin = _scenario(doc)
         view.scenario = scenario.model_dump(mode="json")
-        recorded = (doc or {}).get("inputs", {})
-        drafting = _drafting(inputs, recorded.get("drafting"))
-        alignment = _pick(inputs.alignment, recorded.get("alignment"))
-        verification = _pick(inputs.verification, recorded.get("verification"))
+        recorded = doc.inputs if doc is not None else None
+        drafting = _drafting(inputs.drafting, recorded and recorded.drafting)
+        alignment = _pick("alignment", inputs.alignment, recorded and recorded.alignment)
+        verification = _pick("verification", inputs.verification,
+                             recorded and recorded.verification)  # fmt: skip
         spaces, skipped = build_spaces(drafting, alignment, verification, scenario)
         w = scenario.weights
         weights = np.array([w.goodput, w.cost, w.energy], float)

@@ -11,10 +11,14 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from configspec.analytic.formulas import iid_tokens_per_round
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
 from configspec.profiles.drafting import DeviceProfile, DraftCell
 from configspec.profiles.machine_load import MachineLoad
-from configspec.profiling.stats import Summary
+from configspec.profiles.policy import Policy
+from configspec.profiles.summary import Summary
+from configspec.recommend.schema import PICK_TITLES, Configuration, Recommendations
+from device_profilers.base import is_measured
 
 MEASURED, ESTIMATED = "measured", "estimated"
 # The three objectives of the search, in the order of the Pareto plot's axes.
@@ -32,8 +36,8 @@ PROJECTIONS = (
 
 
 def power_kind(source: str | None) -> str:
-    """`measured` only for a sensor reading (`measured:<meter>`); anything else is an estimate."""
-    return MEASURED if source and source.startswith("measured") else ESTIMATED
+    """`measured` or `estimated`, by the one rule (device_profilers.base.is_measured)."""
+    return MEASURED if is_measured(source) else ESTIMATED
 
 
 # ---------------------------------------------------------------- devices and environment
@@ -216,13 +220,6 @@ def acceptance_series(profile: AlignmentProfile) -> list[LineSeries]:
     return out
 
 
-def iid_tokens_per_round(acceptance: float, k: int) -> float:
-    """E[N](K) = (1 - a^(K+1)) / (1 - a); K + 1 when a = 1 (Leviathan, Kalman, Matias 2023, eq. 1)."""
-    if acceptance >= 1.0:
-        return float(k + 1)
-    return (1.0 - acceptance ** (k + 1)) / (1.0 - acceptance)
-
-
 def tokens_per_round_series(profile: AlignmentProfile) -> list[LineSeries]:
     """Per cell: tokens per round at fixed K walked from the traces (with CI where recorded),
     and beside it the i.i.d. closed form at the cell's mean acceptance rate."""
@@ -244,7 +241,7 @@ def tokens_per_round_series(profile: AlignmentProfile) -> list[LineSeries]:
                 )  # fmt: skip
             )
         ks = [s.k_max for s in fixed] or list(range(1, len(cell.iid_tokens_per_round) + 1))
-        iid = [iid_tokens_per_round(cell.acceptance_rate, k) for k in ks]
+        iid = [float(iid_tokens_per_round(cell.acceptance_rate, k)) for k in ks]
         out.append(
             LineSeries(
                 name=f"{label}: i.i.d. closed form (a={cell.acceptance_rate:.3f})",
@@ -265,24 +262,17 @@ class ConfigPoint:
     """One evaluated configuration of one device, as the analytic model and search gave it."""
 
     device: str
-    draft: str
+    draft: str  # the target's name where it runs alone
     quant: str
-    k: int
-    tau: float | None  # confidence threshold; None for fixed K
+    policy: Policy
+    runs: str  # speculative decoding, or the target alone (search/space.py)
+    label: str  # as search/space.Space.label writes it
     goodput_tok_s: float
     usd_per_1m_tokens: float
     joules_per_token: float
     on_front: bool = False
     picks: tuple[str, ...] = ()  # the recommendations that chose it (goodput, cost, ...)
     energy_source: str = ""
-
-    @property
-    def policy(self) -> str:
-        return f"K={self.k}" if self.tau is None else f"K<={self.k} tau={self.tau:g}"
-
-    @property
-    def label(self) -> str:
-        return f"{self.draft} {self.quant} {self.policy}"
 
     def value(self, objective: str) -> float:
         return float(getattr(self, objective))
@@ -304,17 +294,17 @@ def metrics_vs_k(points: Sequence[ConfigPoint], device: str) -> dict[str, list[L
     (threshold policies have no single K and appear in the Pareto plot only)."""
     groups: dict[str, list[ConfigPoint]] = {}
     for p in points:
-        if p.device == device and p.tau is None:
+        if p.device == device and p.policy.speculates and not p.policy.is_threshold:
             groups.setdefault(f"{p.draft} {p.quant}", []).append(p)
     out: dict[str, list[LineSeries]] = {m: [] for m in METRIC_TITLES}
     for label in sorted(groups):
-        rows = sorted(groups[label], key=lambda p: p.k)
+        rows = sorted(groups[label], key=lambda p: p.policy.k_max)
         for metric in METRIC_TITLES:
             out[metric].append(
                 LineSeries(
                     name=label,
                     group=label,
-                    x=[float(p.k) for p in rows],
+                    x=[float(p.policy.k_max) for p in rows],
                     y=[p.value(metric) for p in rows],
                     hover=[p.label for p in rows],
                 )  # fmt: skip
@@ -504,43 +494,81 @@ def missing_items(
 
 # ---------------------------------------------------------------- recommendations file
 
-PICK_TITLES = {"goodput": "best goodput", "cost": "best cost", "energy": "best energy",
-               "balanced": "balanced (knee)"}  # fmt: skip
-
 
 def _percent(value: float | None) -> str:
     return "—" if value is None else f"{value:+.0%}"
 
 
-def recommendations_table(doc: dict) -> Table:
+def _what(c: Configuration) -> list[str]:
+    if c.speculates:
+        return [c.draft or "", c.quant, c.policy.label]
+    return [c.runs, c.quant, c.policy.label]
+
+
+def verdicts(doc: Recommendations) -> list[str]:
+    """The picks in words, one line per device and verdict (objectives sharing a pick share a
+    line): the report opens with them."""
+    lines = []
+    for d in doc.devices:
+        by_pick: dict[str, list[str]] = {}
+        for name, pick in d.picks.items():
+            by_pick.setdefault(pick.label, []).append(name)
+        for names in by_pick.values():
+            titles = ", ".join(PICK_TITLES.get(n, n) for n in names)
+            lines.append(f"{d.device}, {titles}: {d.picks[names[0]].summary}")
+    return lines
+
+
+def recommendations_table(doc: Recommendations) -> Table:
     """One row per device and pick, as `configspec recommend` wrote them."""
-    columns = ["device", "pick", "draft", "quant", "policy", "goodput tok/s", "$ / 1M tokens",
-               "J / token", "energy", "speedup vs target alone", "cost saving", "energy saving",
-               "llama.cpp"]  # fmt: skip
+    columns = ["device", "pick", "draft (or what runs)", "quant", "policy", "goodput tok/s",
+               "$ / 1M tokens", "J / token", "energy", "speedup vs target alone", "cost saving",
+               "energy saving"]  # fmt: skip
     rows = []
-    for d in doc.get("devices", []):
-        for name, pick in d.get("picks", {}).items():
-            p = pick.get("predicted", {})
-            vs = pick.get("vs_target_autoregressive", {})
-            speedup = vs.get("speedup")
+    for d in doc.devices:
+        for name, pick in d.picks.items():
+            p, vs = pick.predicted, pick.vs_target_autoregressive
             rows.append([
-                d.get("device", "?"), PICK_TITLES.get(name, name), pick.get("draft", "?"),
-                pick.get("quant", "?"), pick.get("policy", {}).get("label", "?"),
-                _fmt(p.get("goodput_tok_s")), _fmt(p.get("usd_per_1m_tokens")),
-                _fmt(p.get("joules_per_token")), power_kind(p.get("energy_source")),
-                "—" if speedup is None else f"{speedup:.2f}x", _percent(vs.get("cost_saving")),
-                _percent(vs.get("energy_saving")), pick.get("llama_cpp", {}).get("command", "—"),
+                d.device, PICK_TITLES.get(name, name), *_what(pick), _fmt(p.goodput_tok_s),
+                _fmt(p.usd_per_1m_tokens), _fmt(p.joules_per_token),
+                power_kind(p.energy_source), f"{vs.speedup:.2f}x", _percent(vs.cost_saving),
+                _percent(vs.energy_saving),
             ])  # fmt: skip
     return Table(columns, rows)
 
 
-def baselines_table(doc: dict) -> Table:
+def engine_settings_table(doc: Recommendations) -> Table:
+    """Per device, pick and engine: that engine's own best for the objective, its figures (and
+    without the network, as one host runs it) and the settings to paste."""
+    columns = ["device", "pick", "engine", "draft (or what runs)", "quant", "policy",
+               "goodput tok/s", "one host, tok/s", "settings"]  # fmt: skip
+    rows = []
+    for d in doc.devices:
+        for name, pick in d.picks.items():
+            if pick.deploy is not None:
+                rows.append([d.device, PICK_TITLES.get(name, name), "configspec",
+                             *_what(pick), _fmt(pick.predicted.goodput_tok_s), "—",
+                             f"{pick.deploy.serve}; {pick.deploy.edge}"])  # fmt: skip
+            for engine, setting in pick.engines.items():
+                if setting is None:
+                    continue
+                c = setting.configuration
+                text = setting.settings.get("command") or str(
+                    setting.settings.get("speculative_config")
+                )
+                rows.append([d.device, PICK_TITLES.get(name, name), engine, *_what(c),
+                             _fmt(c.predicted.goodput_tok_s),
+                             _fmt(setting.colocated_goodput_tok_s), text])  # fmt: skip
+    return Table(columns, rows)
+
+
+def baselines_table(doc: Recommendations) -> Table:
     columns = ["device", "baseline", "goodput tok/s", "$ / 1M tokens", "J / token", "energy",
                "energy source"]  # fmt: skip
     rows = [
-        [d.get("device", "?"), b["name"], _fmt(b["goodput_tok_s"]), _fmt(b["usd_per_1m_tokens"]),
-         _fmt(b["joules_per_token"]), power_kind(b.get("energy_source")), b.get("energy_source", "")]
-        for d in doc.get("devices", []) for b in d.get("baselines", [])
+        [d.device, b.name, _fmt(b.goodput_tok_s), _fmt(b.usd_per_1m_tokens),
+         _fmt(b.joules_per_token), power_kind(b.energy_source), b.energy_source]
+        for d in doc.devices for b in d.baselines
     ]  # fmt: skip
     return Table(columns, rows)
 

@@ -31,7 +31,7 @@ def fleet_runs_table(runs: list[tuple[Path, FleetProfile]]) -> Table:
         itl = sum(g.inter_token_latency_s.get("mean", 0.0) * g.tokens for g in p.groups)
         em = p.emulator
         rows.append([
-            path.name, str(devices), "; ".join(f"{g.count} x {g.draft} {g.quant} {g.policy}"
+            path.name, str(devices), "; ".join(f"{g.count} x {g.draft} {g.quant} {g.policy.label}"
                                                for g in p.groups),
             f"{p.server.verified_tokens_per_s:.2f}", _ms(itl / tokens) if tokens else "—",
             f"{p.server.utilisation:.0%}", f"{p.server.batch_size_mean:.2f}",

@@ -26,6 +26,9 @@ class Runner(ABC):
     n_vocab: int
     n_ctx: int
     n_past: int = 0
+    #: what the backend actually loaded where it is not the file's own quantization (transformers:
+    #: the torch dtype, F32 / F16 / BF16); profiles record it. None: the file is what runs.
+    precision: str | None = None
 
     @abstractmethod
     def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...

@@ -1,7 +1,7 @@
 """llama.cpp through llama-cpp-python: the edge backend.
 
 We drive the context and batch directly instead of `Llama.eval`, which with logits_all=False keeps no
-logits and with logits_all=True copies every row on every call (see shared/NOTES.md).
+logits and with logits_all=True copies every row on every call.
 """
 
 from __future__ import annotations

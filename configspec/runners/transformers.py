@@ -60,6 +60,8 @@ class TransformersRunner(Runner):
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigspecError(f"transformers could not load {path}: {first}") from exc
         self.model.to(self.device).eval()
+        loaded = {getattr(torch, name): quant for quant, name in DTYPES.items()}
+        self.precision = loaded.get(self.model.dtype, str(self.model.dtype))
         self.backend_version = f"transformers {transformers.__version__}, torch {torch.__version__}"
         self.path = Path(path)
         self.threads = threads

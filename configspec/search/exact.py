@@ -3,14 +3,14 @@ constraints, keep the Pareto front and the per-objective and balanced picks."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from configspec.analytic.evaluate import Metrics, evaluate
 from configspec.errors import ConfigspecError
 from configspec.search.pareto import knee_index, pareto_mask
-from configspec.search.space import Space
+from configspec.search.space import SPECULATIVE, Space
 
 OBJECTIVES = ("goodput", "cost", "energy")
 
@@ -31,6 +31,8 @@ class DeviceResult:
     feasible: np.ndarray  # positions into rows meeting the limits
     front: np.ndarray  # positions into rows: the feasible Pareto front
     picks: dict[str, int]  # objective -> position into rows
+    # objective -> the best feasible row that speculates, when some pick does not (what it beat)
+    speculative_picks: dict[str, int] = field(default_factory=dict)
 
     def index(self, position: int) -> int:
         return int(self.rows[position])
@@ -86,9 +88,22 @@ def summarise(space: Space, rows: np.ndarray, metrics: Metrics, limits: Limits,
     feasible = np.flatnonzero(ok)
     objectives = metrics.objectives()
     front = feasible[pareto_mask(objectives[feasible])]
+    picks = _picks(objectives, feasible, front, weights)
+    speculating = space.runs[rows] == SPECULATIVE
+    feasible_spec = feasible[speculating[feasible]]
+    alternatives = {}
+    if len(feasible_spec) and not speculating[list(picks.values())].all():
+        # a pick without speculation: what the best speculative configurations would have given
+        front_spec = feasible_spec[pareto_mask(objectives[feasible_spec])]
+        alternatives = _picks(objectives, feasible_spec, front_spec, weights)
+    return DeviceResult(space, method, rows, metrics, feasible, front, picks, alternatives)
+
+
+def _picks(objectives: np.ndarray, feasible: np.ndarray, front: np.ndarray,
+           weights: np.ndarray) -> dict[str, int]:  # fmt: skip
     picks = best_positions(objectives, feasible)
     picks["balanced"] = int(front[knee_index(objectives[front], weights)])
-    return DeviceResult(space, method, rows, metrics, feasible, front, picks)
+    return picks
 
 
 def enumerate_device(space: Space, limits: Limits, weights: np.ndarray) -> DeviceResult:

@@ -23,7 +23,7 @@ from configspec.analytic import formulas as f
 from configspec.analytic.batching import BatchCost
 from configspec.analytic.fleet_model import FleetPrediction, GroupLoad, ServerTerms, predict_mva
 from configspec.errors import ConfigspecError
-from configspec.fleet.spec import PolicySpec
+from configspec.profiles.policy import Policy
 
 OBJECTIVES = ("goodput", "cost", "energy")
 
@@ -35,7 +35,7 @@ class Candidate:
     group: str
     draft: str
     quant: str
-    policy: PolicySpec
+    policy: Policy
     load: GroupLoad
     draft_w: float
     idle_w: float

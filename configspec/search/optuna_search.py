@@ -3,7 +3,7 @@ for one objective. Studies live in Optuna storage so many workers can share one 
 journal file by default (no database needed), or any Optuna RDB URL (sqlite:///x.db,
 postgresql://...).
 
-A trial suggests (draft, quant, K, tau); a combination the profiles do not cover is snapped to
+A trial suggests (draft, quant, policy); a combination the profiles do not cover is snapped to
 the nearest configuration that exists (same draft first, then quant, tau, closest K), and the
 row actually evaluated is recorded on the trial. The study name carries a fingerprint of the
 space, so a changed profile or scenario never mixes with an old study.
@@ -12,7 +12,6 @@ space, so a changed profile or scenario never mixes with an old study.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import optuna
 
 from configspec.analytic.evaluate import evaluate
 from configspec.errors import ConfigspecError
+from configspec.profiles.policy import Policy
 from configspec.search.exact import DeviceResult, Limits, summarise
 from configspec.search.space import Space
 
@@ -43,13 +43,9 @@ def open_storage(storage: str | Path | None):
         raise ConfigspecError(f"cannot open Optuna journal {path}: {exc.strerror}") from exc
 
 
-def _tau_key(tau: float) -> str:
-    return "off" if math.isnan(tau) else f"{tau:g}"
-
-
 def fingerprint(space: Space) -> str:
     h = hashlib.sha256()
-    for arr in (space.draft, space.quant, space.k_max, space.tau):
+    for arr in (space.draft, space.quant, [p.label for p in space.policy]):
         h.update(repr(list(arr)).encode())
     for value in vars(space.inputs).values():
         h.update(np.asarray(value, float).tobytes())
@@ -58,26 +54,26 @@ def fingerprint(space: Space) -> str:
 
 
 class _Snapper:
-    """(draft, quant, K, tau) -> the row index of the nearest configuration that exists."""
+    """(draft, quant, policy) -> the row index of the nearest configuration that exists."""
 
     def __init__(self, space: Space):
         self.space = space
-        self.taus = np.array([_tau_key(t) for t in space.tau], object)
+        self.k = np.array([p.k_max for p in space.policy], int)
+        self.tau = [p.tau for p in space.policy]
         self.exact = {
-            (d, q, int(k), t): i
-            for i, (d, q, k, t) in enumerate(
-                zip(space.draft, space.quant, space.k_max, self.taus, strict=True)
-            )
+            (d, q, p): i
+            for i, (d, q, p) in enumerate(zip(space.draft, space.quant, space.policy, strict=True))
         }
 
-    def __call__(self, draft: str, quant: str, k: int, tau: str) -> int:
-        hit = self.exact.get((draft, quant, k, tau))
+    def __call__(self, draft: str, quant: str, policy: Policy) -> int:
+        hit = self.exact.get((draft, quant, policy))
         if hit is not None:
             return hit
         s = self.space
+        other_tau = np.array([t != policy.tau for t in self.tau], float)
         distance = (
-            1000.0 * (s.draft != draft) + 100.0 * (s.quant != quant) + 10.0 * (self.taus != tau)
-            + np.abs(s.k_max - k)
+            1000.0 * (s.draft != draft) + 100.0 * (s.quant != quant) + 10.0 * other_tau
+            + np.abs(self.k - policy.k_max)
         )  # fmt: skip
         return int(np.argmin(distance))
 
@@ -97,22 +93,22 @@ def search_device(
     snap = _Snapper(space)
     drafts = sorted(set(space.draft))
     quants = sorted(set(space.quant))
-    taus = ["off", *sorted({t for t in snap.taus if t != "off"}, key=float)]
-    k_low, k_high = int(space.k_max.min()), int(space.k_max.max())
+    taus = [None, *sorted({p.tau for p in space.policy if p.tau is not None})]
+    k_low, k_high = int(snap.k.min()), int(snap.k.max())
 
     # Policies: (K int, tau categorical) when every K has every tau (a full grid keeps K's order
     # for the sampler); otherwise one categorical over the policies that exist, so no trial is
     # wasted on a combination the alignment profile lacks (thresholds exist only at K_max).
-    policies = sorted({(int(k), t) for k, t in zip(space.k_max, snap.taus, strict=True)},
-                      key=lambda p: (p[1] != "off", p[1], p[0]))  # fmt: skip
-    ks = sorted({p[0] for p in policies})
+    policies = sorted(set(space.policy), key=lambda p: (p.is_threshold, p.tau or 0.0, p.k_max))
+    ks = sorted({p.k_max for p in policies})
     full_grid = len(policies) == len(ks) * len(taus)
-    policy_labels = [f"K={k} tau={t}" for k, t in policies]
+    by_label = {p.label: p for p in policies}
 
-    def suggest_policy(trial: optuna.Trial) -> tuple[int, str]:
+    def suggest_policy(trial: optuna.Trial) -> Policy:
         if full_grid:
-            return trial.suggest_int("k", k_low, k_high), trial.suggest_categorical("tau", taus)
-        return policies[policy_labels.index(trial.suggest_categorical("policy", policy_labels))]
+            k = trial.suggest_int("k", k_low, k_high)
+            return Policy(k_max=k, tau=trial.suggest_categorical("tau", taus))
+        return by_label[trial.suggest_categorical("policy", list(by_label))]
 
     def set_constraints(trial: optuna.Trial, goodput: float, usd: float, joules: float) -> None:
         # Optuna's convention: a trial is feasible when every value is <= 0.
@@ -128,7 +124,7 @@ def search_device(
     def run_trial(trial: optuna.Trial):
         draft = trial.suggest_categorical("draft", drafts)
         quant = trial.suggest_categorical("quant", quants)
-        row = snap(draft, quant, *suggest_policy(trial))
+        row = snap(draft, quant, suggest_policy(trial))
         if row not in evaluated:
             m = evaluate(space.inputs.take([row]), space.terms)
             evaluated[row] = (float(m.goodput_tok_s[0]), float(m.usd_per_1m_tokens[0]),

@@ -1,57 +1,76 @@
-"""The joint space of one edge device: every draft x quant x policy the profiles cover.
+"""The joint space of one edge device and one engine: every draft x quant x policy the profiles
+cover and the engine can run, plus decoding without speculation.
 
 A row is one configuration; its model inputs are read from the profiles once (draft step time
 and power from the drafting profile, the policy's counts from the alignment profile, the
 verification latency/energy at that draft length from the verification profile), so the
-search only does array arithmetic.
+search only does array arithmetic. Not speculating is a row like any other: the target alone on
+the server, and the target alone on the device where the drafting profile measured it there
+(analytic/baselines.py); a pick that lands on one says to run the target alone.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from configspec.analytic.baselines import Baseline, model_on_device, target_on_server
-from configspec.analytic.evaluate import DeviceTerms, RoundInputs
-from configspec.analytic.inputs import VerifyCurve, draft_timing, extra_draft_steps, verify_curve
+from configspec.analytic.baselines import model_on_device_row, target_on_server_row
+from configspec.analytic.evaluate import DeviceTerms, RoundInputs, energy_label
+from configspec.analytic.inputs import VerifyCurve, draft_batch_s, draft_timing, verify_curve
 from configspec.analytic.scenario import Scenario
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile
-from configspec.profiles.drafting import DeviceProfile
+from configspec.profiles.drafting import DeviceProfile, DraftCell
+from configspec.profiles.policy import Policy
 from configspec.profiles.verification import VerificationProfile
+from configspec.search.engines import CONFIGSPEC, Engine
 
 SCENARIO_POWER_SOURCE = "estimated:scenario server.power_w"
+# What runs, per row.
+SPECULATIVE = "speculative decoding"
+TARGET_ON_SERVER = "target alone on the server"
+TARGET_ON_DEVICE = "target alone on the device"
+
+
+def object_array(values: list) -> np.ndarray:
+    """A 1-D object array (np.array would unpack pydantic models into their fields)."""
+    out = np.empty(len(values), object)
+    out[:] = values
+    return out
 
 
 @dataclass
 class Space:
     device: str
     target: str
-    draft: np.ndarray  # object array of names
-    quant: np.ndarray
-    k_max: np.ndarray  # int
-    tau: np.ndarray  # float, NaN for fixed K
-    file: np.ndarray  # the draft's model file as profiled on the device
+    target_quant: str  # as the verification profile timed it
+    engine: Engine
+    draft: np.ndarray  # object array of names; the target's own name where it runs alone
+    quant: np.ndarray  # the draft's quantization; the target's where it runs alone
+    policy: np.ndarray  # object array of Policy (Policy.none() where nothing is drafted)
+    runs: np.ndarray  # SPECULATIVE, TARGET_ON_SERVER or TARGET_ON_DEVICE
+    file: np.ndarray  # the draft's model file as profiled on the device ("" on the server)
     draft_power_source: np.ndarray
+    energy_source: np.ndarray  # per row: measured or estimated, and from what
     inputs: RoundInputs
     terms: DeviceTerms
-    idle_source: str
-    server_energy_source: str
-    baselines: list[Baseline] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.draft)
 
-    def policy(self, i: int) -> str:
-        if math.isnan(self.tau[i]):
-            return f"K={int(self.k_max[i])}"
-        return f"K<={int(self.k_max[i])} tau={self.tau[i]:g}"
+    def speculates(self, i: int) -> bool:
+        return self.runs[i] == SPECULATIVE
 
     def label(self, i: int) -> str:
-        return f"{self.draft[i]} {self.quant[i]} {self.policy(i)}"
+        if self.speculates(i):
+            return f"{self.draft[i]} {self.quant[i]} {self.policy[i].label}"
+        where = "the server" if self.runs[i] == TARGET_ON_SERVER else self.device
+        return f"{self.draft[i]} {self.quant[i]} alone on {where} (no speculation)"
+
+    def rows_where(self, runs: str) -> np.ndarray:
+        return np.flatnonzero(self.runs == runs)
 
 
 def device_terms(scenario: Scenario, device: str, idle_w: float) -> DeviceTerms:
@@ -66,6 +85,23 @@ def device_terms(scenario: Scenario, device: str, idle_w: float) -> DeviceTerms:
         prob_bytes=payload.prob_bytes, vocab_size=payload.vocab_size, top_n=payload.top_n,
         header_bytes=payload.header_bytes, verdict_bytes=payload.verdict_bytes,
     )  # fmt: skip
+
+
+def check_same_target(alignment: AlignmentProfile, verification: VerificationProfile) -> None:
+    """Acceptance and verification latency must come from the same target file (the one rule:
+    registry.schema.ModelEntry.serving_quant); a mismatch would mix two models' figures."""
+    for cell in alignment.cells:
+        if cell.target != verification.target:
+            continue
+        a, v = cell.target_sha256, verification.target_sha256
+        if a and v and a != v:
+            raise ConfigspecError(
+                f"the alignment profile ran {cell.target} {cell.target_quant} (sha256 {a[:12]}) "
+                f"but the verification profile timed {verification.target} "
+                f"{verification.target_quant} (sha256 {v[:12]}): their figures describe "
+                "different target files; re-run `configspec align` or `configspec "
+                "verify-latency` with the same models.yaml"
+            )
 
 
 def _alignment_cells(
@@ -98,24 +134,65 @@ def _server_energy(
     return energy, curve.energy_source or "unknown"
 
 
+class _Rows:
+    """Rows collected column by column, then turned into arrays."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list] = {}
+        self.inputs: list[dict[str, float]] = []
+
+    def add(self, inputs: dict[str, float], **columns) -> None:
+        self.inputs.append(inputs)
+        for name, value in columns.items():
+            self.columns.setdefault(name, []).append(value)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+
+def _reread_s(engine: Engine, cell: DraftCell, drafted: float, step_s: float, curve: VerifyCurve,
+              ctx: int, estimated: set[str]) -> float:  # fmt: skip
+    """The draft re-reading the D + 1 verified tokens: profiled, else estimated from the
+    target's relative cost of a batch (t_d x t_v(D) / t_v(0)); `estimated` collects the cells."""
+    if not engine.rereads_batch:
+        return 0.0
+    measured = draft_batch_s(cell, drafted + 1.0, ctx)
+    if measured is not None:
+        return float(measured)
+    estimated.add(f"{cell.draft} {cell.quant}")
+    return step_s * float(curve.latency(drafted, ctx) / curve.latency(0.0, ctx))
+
+
 def build_space(
     drafting: DeviceProfile, alignment: AlignmentProfile, verification: VerificationProfile,
-    scenario: Scenario,
+    scenario: Scenario, engine: Engine = CONFIGSPEC,
 ) -> Space | None:  # fmt: skip
-    """The device's space, or None when none of its cells has alignment data (a warning case)."""
+    """The device's space for `engine`, or None when none of its cells has alignment data (a
+    warning case)."""
     device = drafting.environment.device
     target = verification.target
     ctx = scenario.context_tokens
     curve = verify_curve(verification, scenario.server.batch)
     aligned = _alignment_cells(alignment, scenario, target)
-    warnings = list(curve.warnings)
-    rows: dict[str, list] = {k: [] for k in ("draft", "quant", "k", "tau", "file", "src", "D",
-                                            "extra", "N", "step", "w")}  # fmt: skip
+    warnings: list[str] = []
+    if engine.thresholds == "llama_cpp" and any(
+        a.threshold and not a.llama_cpp_threshold for a in aligned.values()
+    ):
+        warnings.append(
+            "the alignment profile has no thresholds on llama.cpp's confidence (made before "
+            f"they were recorded): {engine.name} is searched over fixed K only; re-run "
+            "`configspec align`"
+        )
+    idle = drafting.power.idle_source
+    server_source = _server_energy(curve, scenario, np.array([1.0]), np.array([0.0]), ctx)[1]
+    rows = _Rows()
+    estimated_reread: set[str] = set()
     for cell in drafting.cells:
+        if cell.draft == target:
+            continue  # the target itself profiled on the device: a no-speculation row below
         a = aligned.get((cell.draft, cell.quant))
         if a is None:
-            if cell.draft != target:
-                warnings.append(f"{cell.draft} {cell.quant}: no alignment data, not searched")
+            warnings.append(f"{cell.draft} {cell.quant}: no alignment data, not searched")
             continue
         if a.draft_sha256 and cell.file_sha256 and a.draft_sha256 != cell.file_sha256:
             warnings.append(
@@ -123,78 +200,90 @@ def build_space(
                 "(sha256); re-run one of them on the same file"
             )
         timing = draft_timing(cell, ctx)
-        for stats in [*a.fixed_k, *a.threshold]:
-            rows["draft"].append(cell.draft)
-            rows["quant"].append(cell.quant)
-            rows["k"].append(stats.k_max)
-            rows["tau"].append(math.nan if stats.tau is None else stats.tau)
-            rows["file"].append(cell.file)
-            rows["src"].append(timing.power_source)
-            rows["D"].append(stats.drafted_per_round)
-            rows["extra"].append(extra_draft_steps(a, stats))
-            rows["N"].append(stats.tokens_per_round)
-            rows["step"].append(timing.step_s)
-            rows["w"].append(timing.power_w)
-    if not rows["draft"]:
+        energy = energy_label(draft=timing.power_source, idle=idle, server=server_source)
+        for stats in engine.policies(a):
+            reread = _reread_s(engine, cell, stats.drafted_per_round, timing.step_s, curve, ctx,
+                               estimated_reread)  # fmt: skip
+            rows.add(  # verify_s and verify_j are read from the curve for all rows at once
+                dict(drafted=stats.drafted_per_round, extra_steps=engine.extra_steps(a, stats),
+                     tokens=stats.tokens_per_round, step_s=timing.step_s,
+                     draft_w=timing.power_w, verify_s=0.0, verify_j=0.0, ingest_s=reread,
+                     network=1.0, edge=1.0),
+                draft=cell.draft, quant=cell.quant, policy=stats.policy, runs=SPECULATIVE,
+                file=cell.file, src=timing.power_source, energy=energy,
+            )  # fmt: skip
+    if estimated_reread:
+        warnings.append(
+            f"no batch timings in the drafting profile for {', '.join(sorted(estimated_reread))}:"
+            f" {engine.name}'s draft re-reading each verified batch is estimated from the "
+            "target's batch cost (re-run `configspec profile` to measure it)"
+        )
+    if not rows:
         return None
-    drafted = np.asarray(rows["D"], float)
-    verify_s = curve.latency(drafted, ctx)
-    verify_j, server_source = _server_energy(curve, scenario, verify_s, drafted, ctx)
+    speculative = len(rows)
+    _no_speculation_rows(rows, drafting, verification, curve, ctx, server_source, warnings)
+    inputs = RoundInputs.of_rows(rows.inputs)
+    on_server = np.array(rows.columns["runs"], object) != TARGET_ON_DEVICE
+    verify_s = curve.latency(inputs.drafted[on_server], ctx)
+    inputs.verify_s[on_server] = verify_s
+    inputs.verify_j[on_server] = _server_energy(
+        curve, scenario, verify_s, inputs.drafted[on_server], ctx
+    )[0]
+    drafted = inputs.drafted[:speculative]
     lo, hi = curve.k_range
     if drafted.max() > hi or drafted.min() < lo:
         warnings.append(
             f"verification latency extrapolated linearly outside the profiled K {lo}..{hi} "
             f"(drafts of {drafted.min():.1f}..{drafted.max():.1f} tokens)"
         )
-    terms = device_terms(scenario, device, drafting.power.idle_power_w)
-    space = Space(
-        device=device, target=target, draft=np.array(rows["draft"], object),
-        quant=np.array(rows["quant"], object), k_max=np.array(rows["k"], int),
-        tau=np.array(rows["tau"], float), file=np.array(rows["file"], object),
-        draft_power_source=np.array(rows["src"], object),
-        inputs=RoundInputs(
-            drafted=drafted, extra_steps=np.asarray(rows["extra"], float),
-            tokens=np.asarray(rows["N"], float), step_s=np.asarray(rows["step"], float),
-            draft_w=np.asarray(rows["w"], float), verify_s=np.asarray(verify_s, float),
-            verify_j=np.asarray(verify_j, float),
-        ),
-        terms=terms, idle_source=drafting.power.idle_source, server_energy_source=server_source,
+    c = rows.columns
+    return Space(
+        device=device, target=target, target_quant=verification.target_quant, engine=engine,
+        draft=object_array(c["draft"]),
+        quant=object_array(c["quant"]), policy=object_array(c["policy"]),
+        runs=object_array(c["runs"]), file=object_array(c["file"]),
+        draft_power_source=object_array(c["src"]), energy_source=object_array(c["energy"]),
+        inputs=inputs, terms=device_terms(scenario, device, drafting.power.idle_power_w),
         warnings=warnings,
     )  # fmt: skip
-    space.baselines = _baselines(space, curve, drafting, scenario)
-    return space
 
 
-def _baselines(
-    space: Space, curve: VerifyCurve, drafting: DeviceProfile, scenario: Scenario
-) -> list[Baseline]:
-    ctx = scenario.context_tokens
+def _no_speculation_rows(
+    rows: _Rows, drafting: DeviceProfile, verification: VerificationProfile, curve: VerifyCurve,
+    ctx: int, server_source: str, warnings: list[str],
+) -> None:  # fmt: skip
+    """The target alone on the server, and on the device where it was profiled there."""
     lo = curve.k_range[0]
     if lo > 0:
-        space.warnings.append(
+        warnings.append(
             f"the target's autoregressive step is extrapolated from K={lo} (profile K=0 with "
             "verify-latency for a measured baseline)"
         )
-    step_s = float(curve.latency(0, ctx))
-    verify_j, source = _server_energy(curve, scenario, np.array([step_s]), np.array([0.0]), ctx)
-    out = [target_on_server(curve, space.terms, ctx, source, float(verify_j[0]))]
-    for cell in drafting.cells:  # the target itself profiled on the device, where it fits
-        if cell.draft == space.target:
+    rows.add(
+        target_on_server_row(0.0, 0.0),  # t_v(0) and E_v(0): read with the speculative rows
+        draft=verification.target, quant=verification.target_quant, policy=Policy.none(),
+        runs=TARGET_ON_SERVER, file=verification.target_file or "", src="",
+        energy=energy_label(server=server_source),
+    )  # fmt: skip
+    for cell in drafting.cells:
+        if cell.draft == verification.target:
             timing = draft_timing(cell, ctx)
-            out.append(model_on_device(f"target alone on {space.device} ({cell.quant})",
-                                       timing.step_s, timing.power_w, timing.power_source,
-                                       space.terms))  # fmt: skip
-    return out
+            rows.add(
+                model_on_device_row(timing.step_s, timing.power_w), draft=cell.draft,
+                quant=cell.quant, policy=Policy.none(), runs=TARGET_ON_DEVICE, file=cell.file,
+                src=timing.power_source, energy=energy_label(device=timing.power_source),
+            )  # fmt: skip
 
 
 def build_spaces(
     drafting: list[DeviceProfile], alignment: AlignmentProfile,
-    verification: VerificationProfile, scenario: Scenario,
+    verification: VerificationProfile, scenario: Scenario, engine: Engine = CONFIGSPEC,
 ) -> tuple[list[Space], list[str]]:  # fmt: skip
     """Every device's space; devices without aligned cells are reported, not searched."""
+    check_same_target(alignment, verification)
     spaces, skipped = [], []
     for profile in drafting:
-        space = build_space(profile, alignment, verification, scenario)
+        space = build_space(profile, alignment, verification, scenario, engine)
         if space is None:
             skipped.append(profile.environment.device)
         else:

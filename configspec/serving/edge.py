@@ -29,7 +29,7 @@ from configspec.profiles.serving import (
     NetworkSettings,
     PromptRun,
 )  # fmt: skip
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 from configspec.progress import console, step_progress
 from configspec.serving.proto import verify_pb2 as pb
 from configspec.serving.proto import verify_pb2_grpc as pb_grpc

@@ -29,7 +29,7 @@ from configspec.profiles.serving import (
     ServeSettings,
     ServingProfile,
 )  # fmt: skip
-from configspec.profiling.stats import Summary
+from configspec.profiles.summary import Summary
 from configspec.progress import console
 from configspec.serving.engine import EngineError, Opened, RoundJob, RoundResult, VerifyEngine
 from configspec.serving.metrics import ServerMetrics

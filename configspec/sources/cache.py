@@ -51,6 +51,31 @@ def file_sha256(path: Path) -> str:
     return digest
 
 
+def model_sha256(path: Path) -> str:
+    """The identity of a model file, or of a checkpoint folder (transformers): sha256 over each
+    file's relative path and sha256, in name order (the per-file digests are remembered)."""
+    path = Path(path)
+    if not path.is_dir():
+        return file_sha256(path)
+    digest = hashlib.sha256()
+    for part in _model_files(path):
+        digest.update(f"{part.relative_to(path).as_posix()}\0{file_sha256(part)}\n".encode())
+    return digest.hexdigest()
+
+
+def model_bytes(path: Path) -> int:
+    path = Path(path)
+    return (
+        sum(p.stat().st_size for p in _model_files(path)) if path.is_dir() else path.stat().st_size
+    )
+
+
+def _model_files(folder: Path) -> list[Path]:
+    """A checkpoint folder's files, without hidden files and our own digest stamps."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                  and not p.name.endswith(".sha256.json"))  # fmt: skip
+
+
 def remember_sha256(path: Path, digest: str) -> None:
     stat = Path(path).stat()
     try:

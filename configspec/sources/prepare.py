@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from configspec.errors import ConfigspecError
 from configspec.progress import byte_progress, step_progress
 from configspec.registry.schema import Registry
+from configspec.sources.cache import model_bytes
 from configspec.sources.resolve import model_file
 
 
@@ -28,4 +29,4 @@ def prepare_models(
                 describe(f"{model.name} {quant}")
                 path = model_file(model, quant, download=True, progress_factory=factory)
                 advance()
-                yield f"{model.name:<32} {quant:<7} {path} ({path.stat().st_size / 1e6:,.0f} MB)"
+                yield f"{model.name:<32} {quant:<7} {path} ({model_bytes(path) / 1e6:,.0f} MB)"

@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from configspec.alignment.command import align
-from configspec.alignment.sweep import AlignOptions, traces_path
+from configspec.alignment.command import AlignOptions, align
+from configspec.alignment.sweep import traces_path
 from configspec.alignment.traces import unpack_traces
-from configspec.alignment.walk import RANK_CAP, greedy_walk, iid_tokens_per_round, total
-from configspec.profiles.alignment import AlignmentProfile
+from configspec.alignment.walk import RANK_CAP, greedy_walk, total
+from configspec.analytic.formulas import iid_tokens_per_round
+from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.io import load_profile
+from configspec.profiles.policy import Policy
 from tests.conftest import ROOT
 
 K_MAX = 8
@@ -19,8 +21,10 @@ K_MAX = 8
 @pytest.fixture(scope="module")
 def aligned(demo_registry, test_threads, tmp_path_factory):
     out = tmp_path_factory.mktemp("align") / "alignment-test.json"
-    opts = AlignOptions(new_tokens=16, temperature=0.7, seed=0, threads=test_threads, k_max=K_MAX)
-    align(ROOT / "models.yaml", ["qwen2.5-coder-0.5b"], ["Q4_K_M"], None, 2, opts, "test", out)
+    settings = AlignmentSettings(new_tokens=16, temperature=0.7, seed=0, k_max=K_MAX)
+    align(AlignOptions(models=ROOT / "models.yaml", drafts=["qwen2.5-coder-0.5b"],
+                       quants=["Q4_K_M"], n_prompts=2, threads=test_threads, device="test",
+                       out=out, settings=settings))  # fmt: skip
     profile = load_profile(out, AlignmentProfile)
     arrays = np.load(traces_path(out))
     traces = {c.mode: unpack_traces(arrays, c.traces_key, c.prompt_ids) for c in profile.cells}
@@ -64,7 +68,9 @@ def test_real_run_is_consistent(aligned):
     assert greedy.topk_coverage[1] >= matches.mean()  # rank 0 includes ties with the argmax
     for k in (1, 2, 4, 8):
         walk = total(greedy_walk(t.match, k) for t in ts)
-        assert greedy.policy(k).tokens_per_round == pytest.approx(walk.tokens_per_round)
+        assert greedy.stats(Policy.fixed(k)).tokens_per_round == pytest.approx(
+            walk.tokens_per_round
+        )
         assert greedy.iid_tokens_per_round[k - 1] == pytest.approx(
             iid_tokens_per_round(greedy.acceptance_rate, k)
         )

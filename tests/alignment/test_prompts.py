@@ -50,6 +50,42 @@ def test_user_jsonl_and_csv(tmp_path):
     assert got[0].id == "x" and got[0].messages[0].content == "2 + 2, then?"
 
 
+def test_plain_prompt_lines_are_numbered_and_unspecified(tmp_path):
+    path = tmp_path / "plain.jsonl"
+    path.write_text(json.dumps({"prompt": "Write a haiku."}) + "\n\n"
+                    + json.dumps({"prompt": "Sum 2 and 3."}) + "\n")  # fmt: skip
+    got = load_prompts(path)
+    assert [(p.id, p.kind) for p in got] == [
+        ("prompt-1", "unspecified"),
+        ("prompt-3", "unspecified"),
+    ]
+    assert got[1].messages[0].role == "user" and got[1].messages[0].content == "Sum 2 and 3."
+    csv_file = tmp_path / "plain.csv"
+    csv_file.write_text('prompt\n"one, two"\nthree\n')
+    assert [(p.id, p.kind) for p in load_prompts(csv_file)] == [
+        ("prompt-2", "unspecified"), ("prompt-3", "unspecified")]  # fmt: skip
+
+
+def test_spec_bench_question_jsonl_by_category(tmp_path):
+    """Spec-Bench's question.jsonl as it ships: question_id, category, turns (two for MT-Bench)."""
+    rows = [{"question_id": 81, "category": "writing",
+             "turns": ["Compose a travel blog post.", "Rewrite it starting every sentence with A."]},
+            {"question_id": 161, "category": "translation", "turns": ["Translate: Bonjour."]},
+            {"question_id": 82, "category": "writing", "turns": ["Draft an email."]}]  # fmt: skip
+    path = tmp_path / "question.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    got = load_prompts(path)
+    assert [(p.id, p.kind) for p in got] == [
+        ("writing-81", "writing"), ("translation-161", "translation"), ("writing-82", "writing")]  # fmt: skip
+    assert [m.content for m in got[0].messages] == ["Compose a travel blog post."]  # turn one
+    assert [p.id for p in select_prompts(got, None, kinds=["writing"])] == [
+        "writing-81",
+        "writing-82",
+    ]
+    with pytest.raises(ConfigspecError, match="no prompts of kind coding"):
+        select_prompts(got, 2, kinds=["coding"])
+
+
 def _error(tmp_path, name: str, text: str) -> str:
     path = tmp_path / name
     path.write_text(text)
@@ -71,7 +107,10 @@ def test_loader_errors_are_one_line_and_say_where(tmp_path):
     assert "last message" in _error(tmp_path, "d.jsonl", json.dumps(ends_with_answer))
     assert "repeated ids a" in _error(tmp_path, "e.jsonl", json.dumps(ok) + "\n" + json.dumps(ok))
     assert "no prompts" in _error(tmp_path, "f.jsonl", "\n")
-    assert "missing: prompt" in _error(tmp_path, "g.csv", "id,kind\na,b\n")
+    assert "needs a prompt column" in _error(tmp_path, "g.csv", "id,kind\na,b\n")
+    assert "turns: expected a list" in _error(
+        tmp_path, "j.jsonl", json.dumps({"question_id": 1, "category": "x", "turns": "hi"})
+    )
     assert "use a .jsonl or .csv" in _error(tmp_path, "h.txt", "hello")
     assert "expected a JSON object" in _error(tmp_path, "i.jsonl", "[1, 2]")
     with pytest.raises(ConfigspecError, match="not found"):

@@ -10,13 +10,14 @@ import pytest
 
 from configspec.alignment import sweep
 from configspec.alignment.prompts import load_prompts, select_prompts
-from configspec.alignment.sweep import AlignOptions, align_target, group_by_target, traces_path
+from configspec.alignment.sweep import align_target, group_by_target, traces_path
 from configspec.alignment.traces import unpack_traces
 from configspec.alignment.walk import greedy_walk
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import load_profile
+from configspec.profiles.policy import Policy
 from configspec.profiling.drafting_sweep import select_cells
 from configspec.registry import load_registry
 from tests.conftest import ROOT
@@ -24,7 +25,8 @@ from tests.fakes import FakeRunner, agreeing_draft, hashed_logits
 from tests.test_cli import run_cli
 
 V = 64
-OPTS = AlignOptions(new_tokens=12, temperature=0.7, k_max=4, tau_grid=(0.3, 0.6), mc_passes=50)
+OPTS = AlignmentSettings(new_tokens=12, temperature=0.7, k_max=4, tau_grid=[0.3, 0.6],
+                         monte_carlo_passes=50)  # fmt: skip
 
 
 @pytest.fixture
@@ -42,7 +44,7 @@ def fake_models(monkeypatch):
 
     monkeypatch.setattr(sweep, "open_runner", open_runner)
     monkeypatch.setattr(sweep, "model_file", lambda model, quant: Path(f"/{model.name}-{quant}"))
-    monkeypatch.setattr(sweep, "file_sha256", lambda path: "0" * 64)
+    monkeypatch.setattr(sweep, "model_sha256", lambda path: "0" * 64)
     return made
 
 
@@ -71,7 +73,7 @@ def test_sweep_writes_cells_and_traces(fake_models, tmp_path):
     prompts = select_prompts(load_prompts(), 3)
     out = tmp_path / "alignment-x.json"
     profile = _profile()
-    align_target(target, cells, prompts, OPTS, profile, out)
+    align_target(target, cells, prompts, OPTS, 2, profile, out)
     saved = load_profile(out, AlignmentProfile)
     assert [(c.mode, c.n_prompts) for c in saved.cells] == [("greedy", 3), ("sampled", 3)]
     assert traces_path(out).is_file()
@@ -83,7 +85,7 @@ def test_sweep_writes_cells_and_traces(fake_models, tmp_path):
         assert all(1 <= len(t) <= 12 for t in traces)
         if cell.mode == "greedy":
             rounds = sum(greedy_walk(t.match, 2).rounds for t in traces)
-            assert cell.policy(2).rounds == rounds
+            assert cell.stats(Policy.fixed(2)).rounds == rounds
         else:
             assert all(t.beta is not None for t in traces)
         assert [s.k_max for s in cell.fixed_k] == [1, 2, 3, 4]
@@ -102,7 +104,7 @@ def test_ctrl_c_keeps_the_finished_prompts(fake_models, tmp_path):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        align_target(target, cells, prompts, OPTS, _profile(), out, on_prompt=on_prompt)
+        align_target(target, cells, prompts, OPTS, 2, _profile(), out, on_prompt=on_prompt)
     saved = load_profile(out, AlignmentProfile)
     assert saved.interrupted
     assert all(c.prompt_ids == finished for c in saved.cells)
@@ -115,7 +117,7 @@ def test_mismatched_tokenizer_stops_before_any_work(fake_models, tmp_path):
     target, cells = _group()
     out = tmp_path / "alignment-x.json"
     with pytest.raises(ConfigspecError, match="do not share a tokenizer"):
-        align_target(target, cells, load_prompts()[:1], OPTS, _profile(), out)
+        align_target(target, cells, load_prompts()[:1], OPTS, 2, _profile(), out)
     assert not out.exists()
 
 

@@ -11,6 +11,7 @@ from configspec.alignment.summarize import DEFAULT_TAU_GRID, summarize_cell, sum
 from configspec.alignment.traces import (
     draft_logits,
     generate,
+    llama_cpp_confidence,
     pack_traces,
     position_stats,
     prompt_rng,
@@ -39,6 +40,24 @@ def test_greedy_position_stats_golden():
     assert t.rank.tolist() == [0, 1]
     assert t.confidence == pytest.approx([0.6, 0.5], abs=1e-6)  # argmax probability at T=1
     assert t.beta is None
+
+
+def test_llama_cpp_confidence_renormalises_over_the_top_ten():
+    # 12 logits: one at log(4), eleven at 0. Full softmax: 4 / (4 + 11) = 0.2667; llama.cpp keeps
+    # the top 10 (the 4 and nine 1s) and renormalises: 4 / (4 + 9) = 0.3077.
+    row = np.log(np.array([[4.0] + [1.0] * 11]))
+    assert llama_cpp_confidence(row)[0] == pytest.approx(4 / 13)
+    t = position_stats("p", np.array([0]), row.astype(np.float32))
+    assert t.confidence[0] == pytest.approx(4 / 15, abs=1e-6)
+    assert t.llama_cpp_confidence[0] == pytest.approx(4 / 13, abs=1e-6)
+    # never below the full softmax, and equal to it when the vocabulary has 10 tokens or fewer
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(50, V)) * 2
+    full = np.exp(rows.max(axis=1)) / np.exp(rows).sum(axis=1)
+    assert (llama_cpp_confidence(rows) >= full - 1e-12).all()
+    assert llama_cpp_confidence(rows[:, :10]) == pytest.approx(
+        np.exp(rows[:, :10].max(axis=1)) / np.exp(rows[:, :10]).sum(axis=1)
+    )
 
 
 def test_sampled_position_stats_golden():
@@ -181,6 +200,13 @@ def test_summarize_cell_agrees_with_the_walks():
     assert cell.acceptance_rate == pytest.approx(all_match.mean())
     assert cell.topk_coverage[1] == pytest.approx(all_match.mean())  # top-1 == argmax match
     assert cell.n_positions == 65
+    # llama.cpp's p-min reads a higher confidence, so it drafts at least as many tokens per round
+    for mine, llama in zip(cell.threshold, cell.llama_cpp_threshold, strict=True):
+        assert mine.policy == llama.policy
+        assert llama.drafted_per_round >= mine.drafted_per_round
+    walk = total(threshold_walk(t.match, t.llama_cpp_confidence, 8, 0.3) for t in traces)
+    assert cell.llama_cpp_threshold[2].tokens_per_round == pytest.approx(walk.tokens_per_round)
+    assert all(p.stopped_early_per_round == 0 for p in cell.fixed_k)  # fixed K never stops early
 
 
 def test_summarize_sampled_cell_has_intervals_around_the_expectation():
@@ -207,5 +233,5 @@ def test_pack_and_unpack_round_trip():
     back = unpack_traces(np.load(buffer), "t/d/Q4/sampled", ["p0", "p1"])
     for a, b in zip(traces, back, strict=True):
         assert a.prompt_id == b.prompt_id
-        for name in ("tokens", "match", "confidence", "rank", "beta"):
+        for name in ("tokens", "match", "confidence", "rank", "beta", "llama_cpp_confidence"):
             assert np.array_equal(getattr(a, name), getattr(b, name))

@@ -13,13 +13,13 @@ from configspec.alignment.walk import (
     expected_walk,
     fixed_draft_lengths,
     greedy_walk,
-    iid_tokens_per_round,
     monte_carlo_tokens_per_round,
     threshold_draft_lengths,
     threshold_walk,
     topk_coverage,
     total,
 )
+from configspec.analytic.formulas import iid_tokens_per_round
 
 
 def counts(w: WalkCounts) -> tuple:
@@ -83,6 +83,9 @@ def test_threshold_walk_golden():
     # s=0: D=2, matches run 3 -> A=2, emit 3 -> s=3. s=3: D=4, match 0 -> A=0, emit 1 -> s=4.
     # s=4: D=3, A=3, emit 4 -> s=8. -> 3 rounds, 9 drafted, 5 accepted, 8 tokens.
     assert counts(threshold_walk(MATCHES, CONF, 4, 0.5)) == (3, 9, 5, 8)
+    # only the round at s=0 stopped on a low confidence (D=2 < K max 4); s=4 drafted all 3 the
+    # end of the text allows
+    assert threshold_walk(MATCHES, CONF, 4, 0.5).stopped_early == 1
 
 
 def test_threshold_zero_equals_fixed_k():
@@ -93,6 +96,7 @@ def test_threshold_zero_equals_fixed_k():
 
 def test_threshold_above_every_confidence_drafts_nothing():
     assert counts(threshold_walk(MATCHES, CONF, 4, 0.99)) == (8, 0, 0, 8)
+    assert threshold_walk(MATCHES, CONF, 4, 0.99).stopped_early == 7  # the last could draft none
 
 
 # ---- sampling ----------------------------------------------------------------------------------
@@ -126,7 +130,7 @@ def test_expected_walk_of_0_1_betas_equals_greedy_walk():
 
 def test_constant_beta_matches_iid_closed_form_away_from_the_end():
     by_start = expected_tokens_by_start(np.full(200, 0.7), 4)
-    assert by_start[:195] == pytest.approx(iid_tokens_per_round(0.7, 4))
+    assert by_start[:195] == pytest.approx(float(iid_tokens_per_round(0.7, 4)))
 
 
 def test_monte_carlo_golden():
@@ -145,15 +149,6 @@ def test_monte_carlo_of_0_1_betas_is_the_greedy_walk():
 
 
 # ---- closed form, coverage, per-position acceptance --------------------------------------------
-
-
-def test_iid_closed_form():
-    assert iid_tokens_per_round(0.5, 2) == pytest.approx(1.75)  # (1 - .125) / .5
-    assert iid_tokens_per_round(0.8, 4) == pytest.approx(3.3616)  # (1 - .32768) / .2
-    assert iid_tokens_per_round(1.0, 5) == 6.0
-    assert iid_tokens_per_round(0.0, 5) == 1.0
-    with pytest.raises(ValueError):
-        iid_tokens_per_round(1.2, 3)
 
 
 def test_topk_coverage():

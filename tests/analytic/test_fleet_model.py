@@ -25,7 +25,7 @@ from configspec.analytic.fleet_sim import (
 )
 from configspec.analytic.queueing import mva_load_dependent
 from configspec.fleet.measure import device_goodputs, in_span
-from tests.analytic.builders import verification_profile
+from tests.builders import verification_profile
 
 # t_v = 0.02 + 0.01 x (K + 1) x B: a fixed cost per call (what batching shares) + a cost per token
 COST = BatchCost.of(verification_profile(batches=(1, 2, 4, 8)))

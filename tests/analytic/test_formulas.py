@@ -16,6 +16,9 @@ def test_iid_tokens_per_round_closed_form():
     assert f.iid_tokens_per_round(0.5, 1) == pytest.approx(1.5)
     # a = 1: every draft accepted, K + 1 tokens
     assert f.iid_tokens_per_round(1.0, 3) == pytest.approx(4.0)
+    assert f.iid_tokens_per_round(0.0, 5) == 1.0  # nothing accepted: the target's token only
+    with pytest.raises(ValueError):
+        f.iid_tokens_per_round(1.2, 3)
 
 
 def test_full_acceptance_probability_chain_rule():
@@ -127,9 +130,22 @@ def test_evaluate_sampled_payload_slows_a_slow_link():
 
 
 def test_energy_label_says_estimated_unless_all_measured():
-    assert energy_label("measured:rapl", "measured:rapl", "measured:nvml").startswith("measured")
-    label = energy_label("measured:rapl", "estimated:tdp", "measured:nvml")
+    assert energy_label(
+        draft="measured:rapl", idle="measured:rapl", server="measured:nvml"
+    ).startswith("measured")
+    label = energy_label(draft="measured:rapl", idle="estimated:tdp", server="measured:nvml")
     assert label.startswith("estimated") and "idle estimated:tdp" in label
+
+
+def test_one_measured_rule_for_sources_and_combined_labels():
+    from configspec.report.data import power_kind
+    from device_profilers.base import is_measured
+
+    measured = energy_label(draft="measured:rapl", idle="measured:rapl", server="measured:nvml")
+    assert is_measured(measured) and power_kind(measured) == "measured"
+    mixed = energy_label(draft="measured:rapl", idle="estimated:tdp", server="measured:nvml")
+    assert not is_measured(mixed) and power_kind(mixed) == "estimated"
+    assert not is_measured("measured") and not is_measured(None)  # the prefix is "measured:"
 
 
 def test_sparse_payload_never_exceeds_the_dense_vector():

@@ -10,7 +10,8 @@ import pytest
 from configspec.analytic.inputs import draft_timing, extra_draft_steps, verify_curve
 from configspec.analytic.scenario import Scenario, load_scenario
 from configspec.errors import ConfigspecError
-from tests.analytic.builders import draft_cell, iid_cell, verification_profile
+from configspec.profiles.policy import Policy
+from tests.builders import draft_cell, iid_cell, verification_profile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -94,5 +95,5 @@ def test_unprofiled_batch_names_the_profiled_ones():
 def test_extra_draft_steps():
     cell = iid_cell("d", "q", a=0.5, k_max=4, taus=(0.5,))
     # fixed K = 3: P(all accepted) = 0.5^3 = 0.125; threshold: the stopping step, 1
-    assert extra_draft_steps(cell, cell.policy(3)) == pytest.approx(0.125)
-    assert extra_draft_steps(cell, cell.policy(4, 0.5)) == 1.0
+    assert extra_draft_steps(cell, cell.stats(Policy.fixed(3))) == pytest.approx(0.125)
+    assert extra_draft_steps(cell, cell.stats(Policy.threshold(4, 0.5))) == 1.0

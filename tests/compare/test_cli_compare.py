@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from configspec.profiles.io import save_profile
-from tests.compare import builders as b
+from tests import builders as b
 from tests.test_cli import run_cli
 
 
@@ -46,9 +46,15 @@ def cli(capsys, monkeypatch):
 
 @pytest.fixture
 def drafting_files(tmp_path: Path):
-    base = save_profile(b.drafting_profile([b.draft_cell(30, seed=1)]), tmp_path / "base.json")
-    same = save_profile(b.drafting_profile([b.draft_cell(30, seed=2)]), tmp_path / "same.json")
-    slow = save_profile(b.drafting_profile([b.draft_cell(20, seed=2)]), tmp_path / "slow.json")
+    base = save_profile(
+        b.drafting_profile([b.noisy_draft_cell(30, seed=1)]), tmp_path / "base.json"
+    )
+    same = save_profile(
+        b.drafting_profile([b.noisy_draft_cell(30, seed=2)]), tmp_path / "same.json"
+    )
+    slow = save_profile(
+        b.drafting_profile([b.noisy_draft_cell(20, seed=2)]), tmp_path / "slow.json"
+    )
     return base, same, slow
 
 
@@ -69,10 +75,15 @@ def test_exit_0_on_noise_and_1_on_a_slowdown(drafting_files):
     base, same, slow = drafting_files
     passed = run_cli("compare", str(base), str(same))
     assert passed.returncode == 0, passed.stderr
-    assert "drafting: PASS" in passed.stderr
+    assert "drafting: PASS" in passed.stdout  # the table and verdict go to stdout
     failed = run_cli("compare", str(base), str(slow))
     assert failed.returncode == 1, failed.stderr
-    assert "drafting: REGRESSION" in failed.stderr
+    assert "drafting: REGRESSION" in failed.stdout
+    as_json = run_cli("compare", str(base), str(slow), "--json")
+    assert as_json.returncode == 1
+    printed = json.loads(as_json.stdout)  # stdout is one JSON document
+    assert printed["verdict"] == "regression" and printed["kind"] == "drafting"
+    assert any(row["status"] == "regression" for row in printed["rows"])
     # the same slowdown inside a tolerance of 40 % passes
     assert run_cli("compare", str(base), str(slow), "--tolerance", "0.4").returncode == 0
 
@@ -91,7 +102,7 @@ def test_exit_2_on_mismatched_schema_versions(drafting_files, tmp_path):
 
 def test_exit_2_on_mismatched_kinds(cli, drafting_files, tmp_path):
     base, _, _ = drafting_files
-    alignment = save_profile(b.alignment_profile([b.alignment_cell()]), tmp_path / "al.json")
+    alignment = save_profile(b.alignment_profile([b.gate_alignment_cell()]), tmp_path / "al.json")
     result = cli("compare", str(base), str(alignment))
     assert result.returncode == 2
     assert "cannot compare a drafting profile" in _one_error_line(result.stderr)
@@ -123,7 +134,7 @@ def test_exit_2_on_an_invalid_profile_body(cli, drafting_files, tmp_path):
 
 def test_exit_2_when_nothing_matches(cli, drafting_files, tmp_path):
     base, _, _ = drafting_files
-    other = save_profile(b.drafting_profile([b.draft_cell(30, seed=2)], device="other-device"),
+    other = save_profile(b.drafting_profile([b.noisy_draft_cell(30, seed=2)], device="other-device"),
                          tmp_path / "other.json")  # fmt: skip
     md = tmp_path / "summary.md"
     result = cli("compare", str(base), str(other), "--markdown", str(md))
@@ -144,8 +155,12 @@ def _md_columns(line: str) -> int:
 
 
 def test_markdown_and_junit_are_well_formed(cli, tmp_path):
-    base = b.drafting_profile([b.draft_cell(30, seed=1), b.draft_cell(40, seed=3, quant="Q2_K")])
-    cur = b.drafting_profile([b.draft_cell(20, seed=2), b.draft_cell(25, seed=4, quant="Q8_0")])
+    base = b.drafting_profile(
+        [b.noisy_draft_cell(30, seed=1), b.noisy_draft_cell(40, seed=3, quant="Q2_K")]
+    )
+    cur = b.drafting_profile(
+        [b.noisy_draft_cell(20, seed=2), b.noisy_draft_cell(25, seed=4, quant="Q8_0")]
+    )
     base_path, cur_path = (
         save_profile(base, tmp_path / "b.json"),
         save_profile(cur, tmp_path / "c.json"),
@@ -190,7 +205,7 @@ def test_baseline_update_copies_byte_for_byte_to_the_default_path(cli, drafting_
     base, _, _ = drafting_files
     result = cli("baseline", "update", str(base), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    promoted = tmp_path / "results" / "baselines" / "edge-drafting.json"
+    promoted = tmp_path / "results" / "baselines" / "edge-a-drafting.json"
     assert promoted.read_bytes() == base.read_bytes()
     assert os.stat(promoted).st_mode & 0o044  # readable by others: it is committed
     assert not [p for p in promoted.parent.iterdir() if p.name.startswith(".")]  # no temp left

@@ -16,17 +16,19 @@ import pytest
 
 from configspec.compare.command import compare_files
 from configspec.compare.result import Thresholds
-from configspec.profiling.profile_command import profile_drafts
+from configspec.profiles.drafting import DraftingSettings
+from configspec.profiling.profile_command import ProfileOptions, profile_drafts
 from tests.conftest import ROOT
 
 CI_TOLERANCE = 0.25  # keep equal to --tolerance in .ci/run
-SMALL = dict(repetitions=5, tokens=32, contexts=(16,), prefill_tokens=64)
+SMALL = dict(repetitions=5, warmup_tokens=8, decode_tokens=32, contexts=[16], prefill_tokens=64)
 
 
 def _profile(out: Path, threads: int) -> Path:
-    profile_drafts(ROOT / "models.yaml", ["qwen2.5-coder-0.5b"], ["Q4_K_M"], threads,
-                   SMALL["repetitions"], SMALL["tokens"], SMALL["contexts"],
-                   SMALL["prefill_tokens"], "compare-test", out)  # fmt: skip
+    settings = DraftingSettings(threads=threads, **SMALL)
+    profile_drafts(ProfileOptions(models=ROOT / "models.yaml", drafts=["qwen2.5-coder-0.5b"],
+                                  quants=["Q4_K_M"], settings=settings, device="compare-test",
+                                  out=out))  # fmt: skip
     return out
 
 

@@ -7,8 +7,8 @@ import time
 import numpy as np
 import pytest
 
-from configspec.profiles.drafting import PowerInfo
-from configspec.profiling.drafting import DecodeSettings, time_decode
+from configspec.profiles.drafting import DraftingSettings, PowerInfo
+from configspec.profiling.drafting import time_decode
 from configspec.profiling.drafting_sweep import new_profile
 from device_profilers.estimate import EstimatedMeter, PowerEstimate
 from device_profilers.polling import PollingMeter, PowerSample
@@ -43,7 +43,7 @@ class TwoRailMeter(PollingMeter):
 
 def test_energy_per_token_zones_and_window_lengths() -> None:
     meter = TwoRailMeter(period_s=0.005).start()
-    settings = DecodeSettings(repetitions=2, warmup_tokens=1, decode_tokens=10)
+    settings = DraftingSettings(repetitions=2, warmup_tokens=1, decode_tokens=10)
     result, warnings = time_decode(SleepyRunner(0.01), [1, 2, 3], settings, meter)
     meter.close()
     assert warnings == []
@@ -59,7 +59,7 @@ def test_energy_per_token_zones_and_window_lengths() -> None:
 
 def test_windows_shorter_than_the_update_period_warn_with_the_remedy() -> None:
     meter = TwoRailMeter(period_s=0.5).start()  # like a Pi 5 PMIC read through vcgencmd
-    settings = DecodeSettings(repetitions=2, warmup_tokens=1, decode_tokens=4)
+    settings = DraftingSettings(repetitions=2, warmup_tokens=1, decode_tokens=4)
     result, warnings = time_decode(SleepyRunner(0.01), [1, 2], settings, meter)
     meter.close()
     assert result.short_windows == 2
@@ -73,7 +73,7 @@ def test_profile_records_idle_power_sampling_rate_and_metadata(monkeypatch) -> N
 
     monkeypatch.setattr(sweep, "IDLE_S", 0.3)
     meter = TwoRailMeter(period_s=0.01).start()
-    profile = new_profile("dev", 2, DecodeSettings(), meter, {"rapl": "no powercap"}, "fake", "0")
+    profile = new_profile("dev", DraftingSettings(), meter, {"rapl": "no powercap"}, "fake", "0")
     meter.close()
     power = profile.power
     assert power.idle_power_w == pytest.approx(9.0, rel=0.05)
@@ -82,7 +82,7 @@ def test_profile_records_idle_power_sampling_rate_and_metadata(monkeypatch) -> N
     assert power.meters_skipped == {"rapl": "no powercap"}
 
     estimate = EstimatedMeter(PowerEstimate(2.0, 6.0, "estimated:user", "given"))
-    profile = new_profile("dev", 2, DecodeSettings(), estimate, {}, "fake", "0")
+    profile = new_profile("dev", DraftingSettings(), estimate, {}, "fake", "0")
     assert profile.power.sampling_rate_hz is None
     assert profile.power.metadata["basis"] == "given"
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from configspec.fleet.inputs import FleetInputs, GroupInputs
-from configspec.fleet.spec import Arrival, Fleet, Group, Network, PolicySpec
+from configspec.fleet.spec import Arrival, Fleet, Group, Network
 from configspec.fleet.workload import PromptWork, StepSamples
+from configspec.profiles.policy import Policy
 from configspec.registry.schema import ModelEntry, Source
 from configspec.speculative.decoder import target_only
 from tests.fakes import FakeRunner, hashed_logits
@@ -40,7 +41,7 @@ def group_inputs(name: str = "g", count: int = 1, k: int = 3, tau: float | None 
                  rtt_ms: float = 0.0, arrival: Arrival | None = None, step_s: float = 0.01,
                  works: list[PromptWork] | None = None) -> GroupInputs:  # fmt: skip
     group = Group(name=name, drafting=Path("unused.json"), draft="fake-draft", quant="Q4_K_M",
-                  policy=PolicySpec(k=k, tau=tau), count=count, network=Network(rtt_ms=rtt_ms),
+                  policy=Policy(k_max=k, tau=tau), count=count, network=Network(rtt_ms=rtt_ms),
                   arrival=arrival or Arrival())  # fmt: skip
     steps = StepSamples((16, 64), (np.full(8, step_s), np.full(8, 1.5 * step_s)))
     return GroupInputs(group=group, device="fake-device", draft=draft_entry(), steps=steps,

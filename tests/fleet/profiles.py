@@ -12,7 +12,7 @@ import yaml
 
 from configspec.alignment.traces import PromptTrace, pack_traces
 from configspec.profiles.io import save_profile
-from tests.analytic.builders import (
+from tests.builders import (
     alignment_profile,
     draft_cell,
     drafting_profile,

@@ -25,7 +25,7 @@ def one_line_error(result) -> str:
 
 GROUPS = [
     {"name": "fast", "count": 3, "network": {"rtt_ms": 20}, "itl_target_ms": 400},
-    {"name": "slow", "count": 2, "draft": DRAFT, "quant": "Q8_0", "policy": {"k": 2}},
+    {"name": "slow", "count": 2, "draft": DRAFT, "quant": "Q8_0", "policy": {"k_max": 2}},
 ]
 
 
@@ -48,8 +48,10 @@ def test_recommend_fleet_gives_a_joint_pick_and_fleet_files(tmp_path):
     assert all(r["server_only_tok_s"] > 0 for r in report["scaling"])
     for name in ("fleet-joint.yaml", "fleet-per-device.yaml"):
         ready = yaml.safe_load((out / name).read_text())
-        assert all(g["draft"] and g["quant"] and g["policy"]["k"] for g in ready["groups"])
-    assert "joint pick vs per-device picks" in result.stderr
+        assert all(g["draft"] and g["quant"] and g["policy"]["k_max"] for g in ready["groups"])
+    assert "joint pick vs per-device picks" in result.stdout  # the table; logs on stderr
+    as_json = run_cli("recommend", "--fleet", str(fleet), "--out-dir", str(out), "--json")
+    assert json.loads(as_json.stdout)["joint"] == joint
 
 
 def test_an_impossible_latency_target_names_the_best_achievable(tmp_path):

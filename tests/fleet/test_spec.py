@@ -22,7 +22,8 @@ def test_the_example_fleet_file_loads_with_paths_from_its_folder():
     ("groups: []", "groups: List should have at least 1 item"),
     ("groups: [{name: a, drafting: d.json}, {name: a, drafting: d.json}]", "repeated: a"),
     ("groups: [{name: a, drafting: d.json, arrival: {kind: open}}]", "needs sessions_per_s"),
-    ("groups: [{name: a, drafting: d.json, policy: {k: 0}}]", "groups.0.policy.k"),
+    ("groups: [{name: a, drafting: d.json, policy: {k_max: 0}}]", "k_max is 1 to 64"),
+    ("groups: [{name: a, drafting: d.json, policy: {k: 4}}]", "unknown policy field(s) k"),
     ("groups: [{name: a, drafting: d.json, colour: red}]", "unknown key"),
 ])  # fmt: skip
 def test_mistakes_are_one_line(tmp_path, text, expected):

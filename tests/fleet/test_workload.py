@@ -8,6 +8,7 @@ import pytest
 
 from configspec.alignment.walk import greedy_walk, threshold_walk
 from configspec.fleet.workload import PromptWork, StepSamples, plan_rounds
+from configspec.profiles.policy import Policy
 
 
 def work(match, confidence=None) -> PromptWork:
@@ -20,7 +21,7 @@ def work(match, confidence=None) -> PromptWork:
 def test_fixed_k_rounds_are_the_walks(k):
     rng = np.random.default_rng(k)
     w = work(rng.random(60) < 0.7)
-    rounds = plan_rounds(w, k, None, 1000)
+    rounds = plan_rounds(w, Policy.fixed(k), 1000)
     walk = greedy_walk(w.match, k)
     assert len(rounds) == walk.rounds
     assert sum(len(r.drafted) for r in rounds) == walk.drafted
@@ -32,9 +33,10 @@ def test_fixed_k_rounds_are_the_walks(k):
 def test_threshold_rounds_are_the_walks_and_pay_the_stopping_call():
     rng = np.random.default_rng(3)
     w = work(rng.random(80) < 0.6, rng.random(80))
-    rounds = plan_rounds(w, 6, 0.4, 1000)
+    rounds = plan_rounds(w, Policy.threshold(6, 0.4), 1000)
     walk = threshold_walk(w.match, w.confidence, 6, 0.4)
     assert (len(rounds), sum(len(r.drafted) for r in rounds)) == (walk.rounds, walk.drafted)
+    assert sum(r.calls for r in rounds) == walk.drafted + walk.stopped_early  # the walk's rule
     for r in rounds:
         d = len(r.drafted)
         stopped = d < 6 and r.start + d < len(w) - 1
@@ -45,11 +47,11 @@ def test_threshold_rounds_are_the_walks_and_pay_the_stopping_call():
 
 def test_drafted_tokens_match_then_differ_at_the_first_mismatch():
     w = work([True, True, False, True, True, True, True, True])
-    first = plan_rounds(w, 4, None, 1000)[0]
+    first = plan_rounds(w, Policy.fixed(4), 1000)[0]
     assert first.drafted[:2] == [10, 11]  # the target's tokens where the draft matched
     assert first.drafted[2] != 12  # the draft's own, different guess
     assert (first.accepted, first.token, first.emitted) == (2, 12, 3)
-    assert plan_rounds(w, 4, None, 1000)[1].start == 3
+    assert plan_rounds(w, Policy.fixed(4), 1000)[1].start == 3
 
 
 def test_drafting_time_is_a_sum_of_raw_samples_at_the_nearest_context():

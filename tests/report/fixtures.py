@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from configspec.profiles.drafting import DecodeAtContext, DraftCell, Prefill
+from configspec.profiles.drafting import BatchPoint, DecodeAtContext, DraftCell, Prefill
 from configspec.profiles.io import save_profile
-from configspec.profiling.stats import Summary
-from tests.analytic import builders as b
+from configspec.profiles.summary import Summary
+from tests import builders as b
 
 
 def cell_with_spread(
@@ -30,6 +30,9 @@ def cell_with_spread(
     return DraftCell(
         draft="d", target=b.TARGET, quant=quant, file=f"/models/d-{quant}.gguf",
         file_sha256=f"{quant.lower()}-sha", file_bytes=2**20, load_s=0.1, decode=decode,
+        batch=[BatchPoint(context_tokens=ctx, tokens=n,
+                          latency_s=Summary.of([(1 + 0.5 * (n - 1)) / (v * scale) for v in tok_s]))
+               for ctx, scale in ((16, 1.0), (512, 0.5)) for n in b.BATCH_TOKENS],
         prefill=Prefill(prompt_tokens=8, tokens_per_s=Summary.of([100.0, 110.0, 120.0]),
                         samples_s=[0.08, 0.073, 0.067]),
     )  # fmt: skip

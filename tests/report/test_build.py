@@ -15,7 +15,7 @@ from configspec.report.build import RECOMMENDATIONS_TABLE_ID, build, write_repor
 from configspec.report.collect import collect_inputs
 from configspec.report.configurations import model_view
 from configspec.report.html import FigureBlock, plotly_js, plotly_js_version, render_figure
-from tests.analytic import builders as b
+from tests import builders as b
 from tests.report.fixtures import full_results
 from tests.test_cli import run_cli
 
@@ -124,8 +124,8 @@ def test_model_view_marks_what_recommend_wrote(tmp_path):
     assert sum(p.on_front for p in view.points) == device["pareto_front_size"]
     for name, pick in device["picks"].items():
         (chosen,) = [p for p in view.points if name in p.picks]
-        assert (chosen.draft, chosen.quant, chosen.policy) == (
-            pick["draft"], pick["quant"], pick["policy"]["label"]
+        assert (chosen.label, chosen.quant, chosen.policy.label) == (
+            pick["label"], pick["quant"], pick["policy"]["label"]
         )  # fmt: skip
         assert chosen.goodput_tok_s == pytest.approx(pick["predicted"]["goodput_tok_s"])
         assert chosen.joules_per_token == pytest.approx(pick["predicted"]["joules_per_token"])
@@ -181,3 +181,17 @@ def test_alignment_traces_are_in_the_provenance(tmp_path):
     inputs = collect_inputs(tmp_path)
     (traces,) = [f for f in inputs.files if f.kind == "alignment traces"]
     assert traces.sha256 == hashlib.sha256(b"npz bytes").hexdigest() and traces.size_bytes == 9
+
+
+def test_recommendations_of_another_schema_version_are_named_not_used(tmp_path):
+    results = full_results(tmp_path)
+    path = results / "recommendations.json"
+    old = json.loads(path.read_text())
+    old["schema_version"] = 1
+    path.write_text(json.dumps(old))
+    (results / "recommendations.yaml").unlink()
+    inputs = collect_inputs(results)
+    assert inputs.recommendations is None
+    (problem,) = inputs.problems
+    assert "schema version 1" in problem and "re-run `configspec recommend`" in problem
+    assert [f.used for f in inputs.files if f.kind == "recommendations"] == [False]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from configspec.report.collect import _candidates
+from configspec.profiles.discover import candidates
 
 
 def test_gate_folders_and_temporary_files_are_left_out(tmp_path):
@@ -11,5 +11,5 @@ def test_gate_folders_and_temporary_files_are_left_out(tmp_path):
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("{}")
-    found = [p.relative_to(tmp_path).as_posix() for p in _candidates(tmp_path)]
+    found = [p.relative_to(tmp_path).as_posix() for p in candidates(tmp_path)]
     assert found == ["alignment-2.json", "dev/drafting-1.json"]

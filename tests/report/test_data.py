@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
+from configspec.profiles.policy import Policy
+from configspec.recommend.schema import read_recommendations
 from configspec.report import data as d
-from tests.analytic import builders as b
-from tests.report.fixtures import cell_with_spread
+from tests import builders as b
+from tests.report.fixtures import cell_with_spread, full_results
 
 # Student t, 97.5% quantile, 2 degrees of freedom (3 samples): 4.302653
 T_975_2 = 4.302652729911275
@@ -69,12 +72,6 @@ def test_device_rows_mark_power_kind():
     assert "estimated" in table.rows[0]
 
 
-def test_iid_closed_form():
-    assert d.iid_tokens_per_round(0.8, 2) == pytest.approx(1 + 0.8 + 0.64)
-    assert d.iid_tokens_per_round(0.0, 5) == pytest.approx(1.0)
-    assert d.iid_tokens_per_round(1.0, 4) == 5.0
-
-
 def test_acceptance_and_tokens_per_round_series():
     cell = b.iid_cell("d", "Q4_K_M", 0.8, k_max=3)
     cell.acceptance_by_position = [0.9, 0.8, 0.7]
@@ -100,8 +97,10 @@ def test_tokens_per_round_without_ci_has_no_band():
 
 
 def _point(k, goodput, usd, j, quant="Q4_K_M", tau=None, device="edge-a", front=False, picks=()):
-    return d.ConfigPoint(device, "d", quant, k, tau, goodput, usd, j, front, picks,
-                         "estimated (draft estimated:x)")  # fmt: skip
+    policy = Policy(k_max=k, tau=tau)
+    return d.ConfigPoint(device, "d", quant, policy, "speculative decoding",
+                         f"d {quant} {policy.label}", goodput, usd, j, front, picks,
+                         "estimated: draft estimated:x")  # fmt: skip
 
 
 def test_metrics_vs_k_groups_fixed_k_sorted():
@@ -145,25 +144,25 @@ def test_pareto_data_picks_hover_and_fronts():
     assert data.front_order[("goodput_tok_s", "usd_per_1m_tokens")] == [0, 1]
 
 
-def test_recommendations_and_baselines_tables():
-    doc = {"devices": [{
-        "device": "edge-a",
-        "picks": {"goodput": {
-            "draft": "d", "quant": "Q4_K_M", "policy": {"label": "K=3"},
-            "predicted": {"goodput_tok_s": 12.345, "usd_per_1m_tokens": 0.5,
-                          "joules_per_token": 2.0, "energy_source": "measured (all)"},
-            "vs_target_autoregressive": {"speedup": 1.5, "cost_saving": None,
-                                         "energy_saving": -0.25},
-            "llama_cpp": {"command": "llama-server -m T.gguf"},
-        }},
-        "baselines": [{"name": "target alone", "goodput_tok_s": 8.0, "usd_per_1m_tokens": 1.0,
-                       "joules_per_token": 3.0, "energy_source": "estimated:tdp"}],
-    }]}  # fmt: skip
-    table = d.recommendations_table(doc)
-    assert table.rows == [["edge-a", "best goodput", "d", "Q4_K_M", "K=3", "12.3", "0.5", "2",
-                           "measured", "1.50x", "—", "-25%", "llama-server -m T.gguf"]]  # fmt: skip
+def test_recommendations_verdicts_engines_and_baselines_tables(tmp_path):
+    results = full_results(tmp_path)  # written by the real `configspec recommend` code
+    doc = read_recommendations(json.loads((results / "recommendations.json").read_text()), "r")
+    (device,) = doc.devices
+    rows = d.recommendations_table(doc).rows
+    assert [r[1] for r in rows] == ["best goodput", "best cost", "best energy", "balanced (knee)"]
+    for row, pick in zip(rows, device.picks.values(), strict=True):
+        draft = pick.draft if pick.speculates else "target alone on the server"
+        assert row[:5] == ["edge-a", row[1], draft, pick.quant, pick.policy.label]
+        assert row[8] == ("measured" if pick.predicted.energy_source.startswith("measured:")
+                          else "estimated")  # fmt: skip
+    lines = d.verdicts(doc)
+    assert sum(len(line.split(":")[0].split(", ")) - 1 for line in lines) == 4  # every pick
+    assert all(line.startswith("edge-a, ") for line in lines)
+    engines = d.engine_settings_table(doc)
+    assert {r[2] for r in engines.rows} >= {"llama.cpp", "vllm"}
     base = d.baselines_table(doc)
-    assert base.rows == [["edge-a", "target alone", "8", "1", "3", "estimated", "estimated:tdp"]]
+    assert base.rows[0][:2] == ["edge-a", "tgt Q4_K_M alone on the server (no speculation)"]
+    assert base.rows[0][5] == "measured"  # the fixture server measured its energy
 
 
 def test_missing_items_name_what_and_how():

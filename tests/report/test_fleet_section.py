@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from configspec.atomic_io import write_json_atomic
+from configspec.compare.command import compare_files
+from configspec.compare.result import Thresholds
+from configspec.errors import ConfigspecError
 from configspec.profiles.fleet import FleetProfile, FleetSettings, GroupResult, ServerResult
 from configspec.profiles.io import save_profile
+from configspec.profiles.kinds import PROFILE_KINDS, profile_kind
+from configspec.profiles.policy import Policy
 from configspec.report.build import build
 from configspec.report.collect import collect_inputs
 from configspec.report.html import FigureBlock, TableBlock
-from tests.analytic.builders import environment
+from tests.builders import environment
 from tests.report.fixtures import full_results
 
 
@@ -22,8 +29,8 @@ def fleet_profile() -> FleetProfile:
         alignment="a.json", verification=None, duration_s=60, warmup_s=10, seed=0,
         round_timeout_s=300, loadgen="locust (fixture)",
     )  # fmt: skip
-    group = GroupResult(name="g", device="edge-a", draft="d", quant="Q4_K_M", policy="K=4", k=4,
-                        tau=None, count=4, rtt_ms=20, bandwidth_mbit_s=None, arrival="closed",
+    group = GroupResult(name="g", device="edge-a", draft="d", quant="Q4_K_M",
+                        policy=Policy.fixed(4), count=4, rtt_ms=20, bandwidth_mbit_s=None, arrival="closed",
                         think_s=0, sessions_per_s=None, tokens=300,
                         inter_token_latency_s={"mean": 0.25})  # fmt: skip
     return FleetProfile(environment=environment("emulator"), settings=settings, groups=[group],
@@ -64,3 +71,11 @@ def test_without_fleet_files_the_section_says_how_to_get_them(tmp_path):
     report = build(collect_inputs(full_results(tmp_path / "results")))
     fleet = next(s for s in report.sections if s.anchor == "fleet")
     assert "configspec fleet" in fleet.blocks[0] and "recommend --fleet" in fleet.blocks[0]
+
+
+def test_a_fleet_profile_is_a_profile_kind_the_regression_gate_refuses(tmp_path):
+    path = tmp_path / "fleet.json"
+    save_profile(fleet_profile(), path)
+    assert profile_kind(path) == "fleet" and PROFILE_KINDS["fleet"].made_by == "configspec fleet"
+    with pytest.raises(ConfigspecError, match="regression gate compares drafting, alignment"):
+        compare_files(path, path, Thresholds())

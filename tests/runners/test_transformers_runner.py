@@ -81,3 +81,15 @@ def test_decoder_on_the_tiny_pair_equals_target_greedy(tiny_dirs, tiny_target):
         assert len(sampled.tokens) == 30
     finally:
         draft.close()
+
+
+def test_the_registry_dtype_is_the_one_loaded(tiny_dirs):
+    import torch
+
+    bf16 = open_runner("transformers", tiny_dirs[0], threads=1, n_ctx=64, quant="BF16")
+    assert bf16.precision == "BF16"
+    assert {p.dtype for p in bf16.model.parameters()} == {torch.bfloat16}
+    bf16.close()
+    default = open_runner("transformers", tiny_dirs[0], threads=1, n_ctx=64)
+    assert default.precision == "F32"
+    default.close()

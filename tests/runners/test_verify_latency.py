@@ -8,12 +8,8 @@ import pytest
 
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import load_profile, save_profile
-from configspec.profiles.verification import VerificationProfile
-from configspec.profiling.verification import (
-    VerifyLatencySettings,
-    energy_window_calls,
-    measure_verification,
-)
+from configspec.profiles.verification import VerificationProfile, VerifySettings
+from configspec.profiling.verification import energy_window_calls, measure_verification
 from configspec.runners import open_runner
 from device_profilers.estimate import EstimatedMeter, PowerEstimate
 from tests.runners.tiny_models import build_pair
@@ -43,7 +39,7 @@ def meter():
 
 
 def test_profile_has_every_point_with_raw_samples(tiny_runner, meter, tmp_path):
-    settings = VerifyLatencySettings(ks=(0, 1, 4), contexts=(8, 32), batch_sizes=(1, 2, 4),
+    settings = VerifySettings(ks=(0, 1, 4), contexts=(8, 32), batch_sizes=(1, 2, 4),
                                      repetitions=3)  # fmt: skip
     profile = new_profile(tiny_runner)
     out = tmp_path / "verification-x.json"
@@ -74,7 +70,7 @@ def test_profile_has_every_point_with_raw_samples(tiny_runner, meter, tmp_path):
 
 def test_more_tokens_cost_more_time(tiny_runner, meter):
     """Scoring 4 sequences x 33 tokens must take longer than 1 sequence x 1 token."""
-    settings = VerifyLatencySettings(ks=(0, 32), contexts=(16,), batch_sizes=(1, 4),
+    settings = VerifySettings(ks=(0, 32), contexts=(16,), batch_sizes=(1, 4),
                                      repetitions=5)  # fmt: skip
     profile = new_profile(tiny_runner)
     measure_verification(tiny_runner, profile, settings, meter)
@@ -83,7 +79,7 @@ def test_more_tokens_cost_more_time(tiny_runner, meter):
 
 
 def test_batches_beyond_the_backend_are_skipped_with_a_warning(tiny_runner, meter):
-    settings = VerifyLatencySettings(ks=(0,), contexts=(8,), batch_sizes=(1, 8), repetitions=1)
+    settings = VerifySettings(ks=(0,), contexts=(8,), batch_sizes=(1, 8), repetitions=1)
     profile = new_profile(tiny_runner)
     measure_verification(tiny_runner, profile, settings, meter)
     assert [p.batch for p in profile.points] == [1]
@@ -91,7 +87,7 @@ def test_batches_beyond_the_backend_are_skipped_with_a_warning(tiny_runner, mete
 
 
 def test_ctrl_c_keeps_the_points_measured(tiny_runner, meter, tmp_path):
-    settings = VerifyLatencySettings(ks=(0, 1), contexts=(8, 16), batch_sizes=(1, 2),
+    settings = VerifySettings(ks=(0, 1), contexts=(8, 16), batch_sizes=(1, 2),
                                      repetitions=2)  # fmt: skip
     profile = new_profile(tiny_runner)
     out = tmp_path / "verification-int.json"
@@ -153,7 +149,7 @@ def test_real_verification_profile_on_the_demo_draft(demo_draft_path, test_threa
     from device_profilers import detect_meter
 
     meter, _ = detect_meter(threads=test_threads)
-    settings = VerifyLatencySettings(ks=(0, 3), contexts=(8, 24), batch_sizes=(1, 2),
+    settings = VerifySettings(ks=(0, 3), contexts=(8, 24), batch_sizes=(1, 2),
                                      repetitions=2)  # fmt: skip
     runner = open_runner("llama_cpp", demo_draft_path, threads=test_threads,
                          n_ctx=settings.n_ctx, n_seq_max=2)  # fmt: skip
@@ -170,3 +166,23 @@ def test_real_verification_profile_on_the_demo_draft(demo_draft_path, test_threa
         assert p.latency_s.n == 2 and 0 < p.latency_s.mean < 60
         assert p.energy_j.mean > 0
         assert p.power_source.startswith(("measured:", "estimated:"))
+
+
+def test_a_transformers_target_from_a_folder_records_the_dtype_it_ran(tmp_path):
+    """models.yaml names a checkpoint folder and BF16: verify-latency loads it in BF16 and the
+    profile says BF16 (not F32, the dtype the runner would otherwise pick)."""
+    target_dir, _ = build_pair(tmp_path / "tiny")
+    registry = tmp_path / "models.yaml"
+    registry.write_text(
+        "schema_version: 1\nmodels:\n  - name: tiny\n    role: target\n    family: tiny\n"
+        f"    backend: transformers\n    source: {{path: {target_dir}}}\n    quant: BF16\n"
+        "    quantizations: [BF16]\n"
+    )
+    out = tmp_path / "v.json"
+    done = run_cli("verify-latency", "--models", str(registry), "--ks", "0,1", "--contexts", "8",
+                   "--batch-sizes", "1", "--repetitions", "2", "--threads", "1",
+                   "--power-w", "5", "--idle-power-w", "1", "--out", str(out), cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    profile = load_profile(out, VerificationProfile)
+    assert profile.target_quant == "BF16"
+    assert profile.target_file == str(target_dir) and len(profile.target_sha256) == 64

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -23,19 +21,22 @@ def brute_force_metrics(space) -> list[tuple[float, float, float]]:
     out = []
     for i in range(len(space)):
         x = {k: float(v[i]) for k, v in vars(space.inputs).items()}
-        draft_s = (x["drafted"] + x["extra_steps"]) * x["step_s"]
-        up = t.header_bytes + (x["drafted"] + 1) * t.token_id_bytes
-        down = t.header_bytes + t.verdict_bytes
-        net_s = t.rtt_s + 8 * up / t.up_bit_s + 8 * down / t.down_bit_s
+        draft_s = (x["drafted"] + x["extra_steps"]) * x["step_s"] + x["ingest_s"]
+        net_s = 0.0
+        if x["network"]:  # the draft crosses the network; the target alone does not
+            up = t.header_bytes + (x["drafted"] + 1) * t.token_id_bytes
+            down = t.header_bytes + t.verdict_bytes
+            net_s = t.rtt_s + 8 * up / t.up_bit_s + 8 * down / t.down_bit_s
         round_s = draft_s + net_s + x["verify_s"] + t.overhead_s
         goodput = x["tokens"] / round_s
         server = t.server_usd_per_hour / 3600 * x["verify_s"] / t.batch / x["tokens"]
-        avg_w = (x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s)) / round_s
-        hourly = t.purchase_usd / (t.lifetime_h * t.utilisation) + avg_w / 1000 * t.usd_per_kwh
-        edge = hourly / (3600 * goodput)
-        joules = (
-            x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s) + x["verify_j"] / t.batch
-        ) / x["tokens"]
+        edge_j = edge = 0.0
+        if x["edge"]:  # the device takes part: its hardware, electricity and energy count
+            avg_w = (x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s)) / round_s
+            hourly = t.purchase_usd / (t.lifetime_h * t.utilisation) + avg_w / 1000 * t.usd_per_kwh
+            edge = hourly / (3600 * goodput)
+            edge_j = x["draft_w"] * draft_s + t.idle_w * (round_s - draft_s)
+        joules = (edge_j + x["verify_j"] / t.batch) / x["tokens"]
         out.append((goodput, 1e6 * (server + edge), joules))
     return out
 
@@ -54,7 +55,7 @@ def brute_force_front(points: list[tuple[float, float, float]]) -> set[int]:
     ks=st.integers(1, 6), taus=st.integers(0, 3),
 )  # fmt: skip
 def test_enumeration_equals_a_brute_force_loop(seed, drafts, quants, ks, taus):
-    space = random_space(seed, drafts, quants, ks, taus)
+    space = random_space(seed, drafts, quants, ks, taus, target_alone=seed % 2 == 0)
     result = enumerate_device(space, Limits(), WEIGHTS)
     points = brute_force_metrics(space)
     np.testing.assert_allclose(result.metrics.goodput_tok_s, [p[0] for p in points], rtol=1e-12)
@@ -129,11 +130,11 @@ def test_hypervolume_by_hand_and_against_optuna():
         assert hypervolume(points, ref) == pytest.approx(compute_hypervolume(points, ref))
 
 
-def test_a_nan_tau_row_is_a_fixed_k_policy():
+def test_policies_are_labelled_one_way():
     space = random_space(1, 1, 1, 3, 1)
-    labels = [space.policy(i) for i in range(len(space))]
-    assert labels[:3] == ["K=1", "K=2", "K=3"] and "tau=0.2" in labels[3]
-    assert math.isnan(space.tau[0])
+    labels = [p.label for p in space.policy]
+    assert labels == ["K=1", "K=2", "K=3", "K<=3 tau=0.2"]
+    assert space.label(3) == "d0 q0 K<=3 tau=0.2"
 
 
 @settings(max_examples=100, deadline=None)

@@ -8,7 +8,7 @@ import pytest
 from configspec.analytic.batching import BatchCost
 from configspec.analytic.fleet_model import GroupLoad
 from configspec.errors import ConfigspecError
-from configspec.fleet.spec import PolicySpec
+from configspec.profiles.policy import Policy
 from configspec.search.fleet import (
     Candidate,
     Prices,
@@ -19,7 +19,7 @@ from configspec.search.fleet import (
     optuna_joint,
     prune,
 )  # fmt: skip
-from tests.analytic.builders import verification_profile
+from tests.builders import verification_profile
 
 COST = BatchCost.of(verification_profile(batches=(1, 2, 4, 8)))
 PRICES = Prices(0.1, 100.0, 600.0, 26280.0, 0.25, 0.165)
@@ -30,7 +30,7 @@ def candidate(group, k, tokens, step_s=0.05, count=3, target=None) -> Candidate:
     load = GroupLoad(group, count, tokens_per_round=tokens, round_tokens=k + 1.0,
                      draft_s=k * step_s, net_s=0.02, rounds_per_session=20.0, prefill_tokens=0.0,
                      context_tokens=256.0)  # fmt: skip
-    return Candidate(group, "d", "Q4_K_M", PolicySpec(k=k), load, 8.0, 2.0, target)
+    return Candidate(group, "d", "Q4_K_M", Policy.fixed(k), load, 8.0, 2.0, target)
 
 
 def spaces(target=None):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from configspec.errors import ConfigspecError
+from configspec.profiles.policy import Policy
 from configspec.search.exact import Limits, enumerate_device
 from configspec.search.optuna_search import _Snapper, open_storage, search_device
 from tests.search.spaces import random_space
@@ -74,9 +75,12 @@ def test_unknown_objective_is_refused():
 def test_snapper_maps_missing_combinations_to_the_nearest_row():
     space = random_space(0, 1, 2, 4, 2)  # thresholds exist only at K = 4
     snap = _Snapper(space)
-    i = snap("d0", "q1", 2, "0.2")  # tau 0.2 at K = 2 does not exist -> same tau at K = 4
-    assert (space.draft[i], space.quant[i], space.k_max[i]) == ("d0", "q1", 4)
-    assert abs(space.tau[i] - 0.2) < 1e-12
+    i = snap("d0", "q1", Policy(k_max=2, tau=0.2))  # no tau at K = 2 -> same tau at K = 4
+    assert (space.draft[i], space.quant[i], space.policy[i]) == (
+        "d0",
+        "q1",
+        Policy.threshold(4, 0.2),
+    )
 
 
 def test_journal_storage_in_an_unwritable_place_is_one_line(tmp_path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,9 @@ import pytest
 import yaml
 
 from configspec.profiles.io import save_profile
+from configspec.profiles.policy import Policy
 from configspec.recommend.settings import llama_cpp_flags, vllm_notes, vllm_speculative_config
-from tests.analytic.builders import (
+from tests.builders import (
     alignment_profile,
     draft_cell,
     drafting_profile,
@@ -50,21 +50,42 @@ def test_recommend_writes_yaml_and_json_with_ready_settings(results, tmp_path):
     done = run_cli("recommend", "--results", str(results), "--llama-cpp-flags", "old",
                    cwd=tmp_path)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert "best goodput" in done.stderr and "Pareto front" in done.stderr
+    assert "best goodput" in done.stdout and "Pareto front" in done.stdout  # tables: stdout
+    assert "recommendations written" in done.stderr and "best goodput" not in done.stderr
     report = yaml.safe_load((results / "recommendations.yaml").read_text())
     assert report == json.loads((results / "recommendations.json").read_text())
+    assert report["schema_version"] == 2
     device = report["devices"][0]
-    assert device["device"] == "edge-a" and device["space_size"] == 3 * (8 + 2)
+    # 3 cells x (8 fixed K + 2 thresholds) + the target alone on the server
+    assert device["device"] == "edge-a" and device["space_size"] == 3 * (8 + 2) + 1
     assert set(device["picks"]) == {"goodput", "cost", "energy", "balanced"}
     pick = device["picks"]["goodput"]
-    assert pick["llama_cpp"]["flags"][:2] == ["--model-draft", f"/models/{pick['draft']}-"
-                                             f"{pick['quant']}.gguf"]  # fmt: skip
-    assert pick["vllm"]["speculative_config"]["num_speculative_tokens"] == pick["policy"]["k_max"]
+    assert pick["runs"] == "speculative decoding" and pick["summary"].startswith("Speculate")
+    for each in device["picks"].values():  # every engine's own best, with its settings
+        llama, vllm = each["engines"]["llama.cpp"], each["engines"]["vllm"]
+        c = llama["configuration"]
+        flags = ["--model-draft", f"/models/{c['draft']}-{c['quant']}.gguf"] if c["draft"] else []
+        assert llama["settings"]["flags"][:2] == flags
+        c = vllm["configuration"]
+        assert c["policy"]["tau"] is None  # vLLM runs a fixed K only
+        config = vllm["settings"]["speculative_config"]
+        assert (config or {}).get("num_speculative_tokens") == (c["policy"]["k_max"] or None)
+    assert any(e["configuration"]["draft"] for p in device["picks"].values()
+               for e in p["engines"].values())  # some engine speculates here  # fmt: skip
+    assert pick["deploy"]["edge"].startswith("configspec edge --server HOST:50051 --draft small")
     assert pick["vs_target_autoregressive"]["speedup"] == pytest.approx(
         pick["predicted"]["goodput_tok_s"] / device["baselines"][0]["goodput_tok_s"]
     )
+    assert device["baselines"][0]["name"] == "tgt Q4_K_M alone on the server (no speculation)"
     assert pick["predicted"]["energy_source"].startswith("estimated")
     assert 1 <= device["pareto_front_size"] <= device["feasible"] == device["space_size"]
+
+
+def test_recommend_json_goes_to_stdout(results, tmp_path):
+    done = run_cli("recommend", "--results", str(results), "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)  # the whole of stdout is one JSON document
+    assert printed == json.loads((results / "recommendations.json").read_text())
 
 
 def test_impossible_constraint_is_one_line_exit_2(results, tmp_path):
@@ -105,19 +126,21 @@ def test_bad_scenario_is_one_line_exit_2(results, tmp_path):
 
 
 def test_llama_cpp_flag_spellings():
-    new = llama_cpp_flags("/m/d.gguf", 4, math.nan, "new")
+    assert llama_cpp_flags("/m/d.gguf", Policy.none(), "new") == []  # the target alone
+    new = llama_cpp_flags("/m/d.gguf", Policy.fixed(4), "new")
     assert new == ["--spec-type", "draft-simple", "--spec-draft-model", "/m/d.gguf",
                    "--spec-draft-n-max", "4", "--spec-draft-n-min", "0",
                    "--spec-draft-p-min", "0"]  # fmt: skip
-    old = llama_cpp_flags("/m/d.gguf", 16, 0.6, "old")
+    old = llama_cpp_flags("/m/d.gguf", Policy.threshold(16, 0.6), "old")
     assert old == ["--model-draft", "/m/d.gguf", "--draft-max", "16", "--draft-min", "0",
                    "--draft-p-min", "0.6"]  # fmt: skip
 
 
 def test_vllm_config_and_its_caveats():
-    assert vllm_speculative_config("/m/d", 5, math.nan) == {
+    assert vllm_speculative_config("/m/d", Policy.fixed(5)) == {
         "method": "draft_model", "model": "/m/d", "num_speculative_tokens": 5}  # fmt: skip
-    notes = vllm_notes("/m/d.gguf", 0.5)
+    assert vllm_speculative_config("/m/d", Policy.none()) is None
+    notes = vllm_notes("/m/d.gguf", Policy.threshold(8, 0.5))
     assert any("confidence threshold" in n for n in notes) and any("GGUF" in n for n in notes)
 
 
@@ -133,3 +156,20 @@ def test_interrupted_profile_is_flagged(results, tmp_path):
     assert done.returncode == 0, done.stderr
     report = json.loads((results / "recommendations.json").read_text())
     assert report["input_warnings"] == [f"{path} was interrupted: its sweep is incomplete"]
+
+
+def test_profiles_of_different_target_files_are_refused_in_one_line(tmp_path):
+    """align ran the target at one quantization, verify-latency at another: the figures would
+    mix two models, so recommend refuses (exit 2) and names both files."""
+    out = tmp_path / "results"
+    cell = iid_cell("small", "Q4_K_M", 0.7, target_sha="a" * 64)
+    save_profile(drafting_profile([draft_cell("small", "Q4_K_M", {16: 0.01}, 6.0)]),
+                 out / "edge-a" / "drafting-1.json")  # fmt: skip
+    save_profile(alignment_profile([cell]), out / "alignment-1.json")
+    save_profile(verification_profile(target_sha="b" * 64), out / "verification-1.json")
+    done = run_cli("recommend", "--results", str(out), cwd=tmp_path)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "different target files" in lines[0]
+    assert "sha256 aaaaaaaaaaaa" in lines[0] and "sha256 bbbbbbbbbbbb" in lines[0]
+    assert not (out / "recommendations.yaml").exists()
