@@ -255,10 +255,27 @@ def recommend(
     llama_cpp_flags: str = typer.Option("new", help="new (--spec-draft-*) or old (--draft-*)."),
     out_dir: Path = typer.Option(None, help="Where recommendations.yaml/.json go (--results)."),
     json: bool = typer.Option(False, "--json", help="Print the recommendations as JSON."),
+    fleet: Path = typer.Option(
+        None, help="A fleet file: one joint pick for devices sharing a server."
+    ),
+    calibration: Path = typer.Option(None, help="--fleet: a fleet profile (per-round overheads)."),
+    models: Path = ModelsOpt,
 ) -> None:
-    """Search draft x quant x policy (or no speculation) per device; print and write the picks."""
+    """Search draft x quant x policy (or no speculation) per device, or jointly for a --fleet;
+    print and write the picks."""
     from configspec.recommend.command import RecommendOptions
     from configspec.recommend.command import recommend as run_recommend
+
+    if fleet is not None:
+        from configspec.recommend.fleet import FleetRecommendOptions, recommend_fleet
+
+        recommend_fleet(FleetRecommendOptions(
+            fleet=fleet, models=models, scenario=scenario, objective=objective,
+            method="auto" if method == "exact" else method, evaluations=evaluations or 20000,
+            storage=storage, seed=seed, calibration=calibration, out_dir=out_dir or results,
+            json=json,
+        ))  # fmt: skip
+        return
 
     run_recommend(RecommendOptions(
         results=results, drafting=drafting or None, alignment=alignment,
@@ -446,6 +463,31 @@ def edge(
         max_new_tokens=max_new_tokens, threads=threads, seed=seed, delay_ms=delay_ms,
         bandwidth_mbit=bandwidth_mbit, device=device, out=out, overlap=overlap,
         drafting_profile=drafting_profile,
+    ))  # fmt: skip
+
+
+@app.command()
+def fleet(
+    fleet_file: Path = typer.Option(
+        ..., "--fleet", help="Fleet file (device groups; docs/fleet.md)."
+    ),
+    models: Path = ModelsOpt,
+    server: str = typer.Option("127.0.0.1:50051", help="The verification server, HOST:PORT."),
+    duration: float = typer.Option(60.0, "--duration", help="Seconds measured, after the warm-up."),
+    warmup: float = typer.Option(10.0, help="Seconds run first and not measured (devices start)."),
+    round_timeout: float = typer.Option(
+        300.0, help="A round (or Open) unanswered this long times out."
+    ),
+    seed: int = typer.Option(0, help="Seed for drafting times, prompts and arrivals."),
+    device: str = typer.Option(None, help="Name of this machine (default: hostname)."),
+    out: Path = typer.Option(None, help="Fleet profile (default results/<device>/fleet-*.json)."),
+) -> None:
+    """Emulated edge devices (draft compute, network) against a real `configspec serve`."""
+    from configspec.fleet.run import FleetOptions, run_fleet
+
+    run_fleet(FleetOptions(
+        fleet=fleet_file, models=models, server=server, duration_s=duration, warmup_s=warmup,
+        seed=seed, round_timeout_s=round_timeout, device=device, out=out,
     ))  # fmt: skip
 
 

@@ -41,9 +41,16 @@ def check_thresholds(thresholds: Thresholds) -> None:
         raise ConfigspecError(f"--alpha is a significance level in (0, 1) like 0.05, not {thresholds.alpha}")  # fmt: skip
 
 
+def _has_rule(kind: str, path: Path) -> None:
+    if kind not in COMPARERS:
+        raise ConfigspecError(f"{path} is a {kind} profile; the regression gate compares "
+                              f"{', '.join(COMPARERS)} profiles")  # fmt: skip
+
+
 def compare_files(baseline: Path, current: Path, thresholds: Thresholds) -> Comparison:
     check_thresholds(thresholds)
     kind, base, cur = load_pair(baseline, current)
+    _has_rule(kind, baseline)
     return COMPARERS[kind](base, cur, thresholds, str(baseline), str(current))
 
 
@@ -94,6 +101,7 @@ def default_baseline_path(kind: str, device: str) -> Path:
 def update_baseline(profile: Path, to: Path | None = None) -> Path:
     """Check `profile` is a complete, valid profile and copy it byte for byte (atomically) to `to`."""
     kind, loaded = load_any_profile(profile)
+    _has_rule(kind, profile)
     if loaded.interrupted:
         raise ConfigspecError(f"{profile} was interrupted while profiling; a baseline must be complete, re-run it")  # fmt: skip
     if not getattr(loaded, "cells", None) and not getattr(loaded, "points", None):

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentProfile
 from configspec.profiles.drafting import DeviceProfile
+from configspec.profiles.fleet import FleetProfile
 from configspec.profiles.io import load_profile
 from configspec.profiles.verification import VerificationProfile
 
@@ -31,6 +32,7 @@ PROFILE_KINDS: dict[str, ProfileKind] = {
         ProfileKind("drafting", DeviceProfile, "configspec profile"),
         ProfileKind("alignment", AlignmentProfile, "configspec align"),
         ProfileKind("verification", VerificationProfile, "configspec verify-latency"),
+        ProfileKind("fleet", FleetProfile, "configspec fleet"),
     )
 }
 

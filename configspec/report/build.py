@@ -19,6 +19,7 @@ from configspec.report import data as d
 from configspec.report import figures as f
 from configspec.report.collect import ReportInputs, collect_inputs
 from configspec.report.configurations import ModelView, model_view
+from configspec.report.fleet import fleet_section
 from configspec.report.html import (
     FigureBlock,
     Section,
@@ -207,7 +208,8 @@ def build(inputs: ReportInputs) -> Report:
     vs_k, pareto = _model(view)
     sections = [
         _summary(inputs, view, missing), _devices(inputs), _drafting(inputs), _alignment(inputs),
-        vs_k, pareto, _recommendations(inputs, view), _provenance(inputs, generated),
+        vs_k, pareto, _recommendations(inputs, view),
+        fleet_section(inputs.fleet, inputs.fleet_recommendations), _provenance(inputs, generated),
     ]  # fmt: skip
     figures = [b for s in sections for b in s.blocks if isinstance(b, FigureBlock)]
     html = render_page("configspec report", f"generated {generated} from {inputs.results_dir}",

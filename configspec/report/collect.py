@@ -17,11 +17,13 @@ from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentProfile
 from configspec.profiles.discover import scan
 from configspec.profiles.drafting import DeviceProfile
+from configspec.profiles.fleet import FleetProfile
 from configspec.profiles.verification import VerificationProfile
 from configspec.recommend.schema import Recommendations, read_recommendations
 from configspec.sources.cache import sha256_file
 
 RECOMMENDATIONS_KIND = "recommendations"
+FLEET_RECOMMENDATIONS_KIND = "fleet-recommendations"  # `recommend --fleet`
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,8 @@ class ReportInputs:
     alignment: list[tuple[Path, AlignmentProfile]] = field(default_factory=list)
     verification: list[tuple[Path, VerificationProfile]] = field(default_factory=list)
     recommendations: tuple[Path, Recommendations] | None = None
+    fleet: list[tuple[Path, FleetProfile]] = field(default_factory=list)
+    fleet_recommendations: tuple[Path, dict] | None = None  # the newest
     files: list[InputFile] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)  # files skipped, with why and how to fix
 
@@ -106,6 +110,7 @@ def collect_inputs(results_dir: Path) -> ReportInputs:
         records.append((item.path, files))
     inputs.files = [f for _, files in sorted(records, key=lambda r: r[0]) for f in files]
     _read_recommendations(inputs, found.documents.get(RECOMMENDATIONS_KIND, []))
+    _read_fleet_recommendations(inputs, found.documents.get(FLEET_RECOMMENDATIONS_KIND, []))
     if inputs.profile_count == 0:
         if inputs.problems:
             more = f" (and {len(inputs.problems) - 1} more)" if len(inputs.problems) > 1 else ""
@@ -136,3 +141,13 @@ def _read_recommendations(inputs: ReportInputs, documents: list[tuple[Path, dict
         inputs.files.append(
             _record(path, RECOMMENDATIONS_KIND, data, used and path == newest_path, None)
         )
+
+
+def _read_fleet_recommendations(inputs: ReportInputs, documents: list[tuple[Path, dict]]) -> None:
+    """The newest fleet-recommendations file (`recommend --fleet`) wins, as above."""
+    if not documents:
+        return
+    inputs.fleet_recommendations = max(documents, key=lambda item: item[0].stat().st_mtime)
+    for path, data in documents:
+        used = path == inputs.fleet_recommendations[0]
+        inputs.files.append(_record(path, FLEET_RECOMMENDATIONS_KIND, data, used, None))

@@ -20,7 +20,7 @@ class LlamaCppRunner(Runner):
 
     def __init__(
         self, path: Path, threads: int, n_ctx: int = 2048, n_batch: int = 512, seed: int = 0,
-        n_seq_max: int = 1,
+        n_seq_max: int = 1, vocab_only: bool = False,
     ):  # fmt: skip
         import llama_cpp
 
@@ -33,7 +33,7 @@ class LlamaCppRunner(Runner):
                 self.llm = llama_cpp.Llama(
                     model_path=str(path), n_ctx=n_ctx, n_batch=n_batch, n_ubatch=n_batch,
                     n_threads=threads, n_threads_batch=threads, logits_all=False, seed=seed,
-                    verbose=False,
+                    vocab_only=vocab_only, verbose=False,
                 )  # fmt: skip
             except ValueError as exc:
                 raise ConfigspecError(f"llama.cpp could not load {path.name}: {exc}") from exc
