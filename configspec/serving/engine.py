@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from configspec.profiles.serving import ServerRoundSample as RoundRecord
 from configspec.runners.base import Runner, SequenceTokens
 from configspec.speculative.sampling import accept_round
 
@@ -105,18 +106,6 @@ class BatchRecord:
     verify_s: float
     context_tokens: float = 0.0  # mean cache position of the rounds verified (0: none)
     verified_tokens: int = 0  # accepted + 1 over its rounds
-
-
-@dataclass
-class RoundRecord:
-    t_s: float
-    session: int
-    drafted: int
-    accepted: int
-    queue_s: float
-    verify_s: float
-    server_s: float
-    batch_size: int
 
 
 @dataclass
@@ -369,9 +358,11 @@ class VerifyEngine:
                 s.last_active_s = now
                 result = RoundResult(job.index, accepted, token, t0 - job.arrived_s, verify_s,
                                      len(jobs), n_tokens, now - job.arrived_s)  # fmt: skip
-                round_records.append(RoundRecord(t0 - self.started_s, s.id, len(job.drafted),
-                                                 accepted, result.queue_s, verify_s,
-                                                 result.server_s, len(jobs)))  # fmt: skip
+                round_records.append(RoundRecord(
+                    t_s=t0 - self.started_s, session=s.id, drafted=len(job.drafted),
+                    accepted=accepted, queue_s=result.queue_s, verify_s=verify_s,
+                    server_s=result.server_s, batch_size=len(jobs),
+                ))  # fmt: skip
                 job.deliver(result)
             if chunk is not None:
                 s, tokens = chunk

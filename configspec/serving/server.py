@@ -25,7 +25,6 @@ from configspec.profiles.environment import Environment
 from configspec.profiles.io import default_output, save_profile
 from configspec.profiles.serving import (
     BatchSample,
-    ServerRoundSample,
     ServeSettings,
     ServingProfile,
 )  # fmt: skip
@@ -294,7 +293,7 @@ def serving_profile(
         verify_s=_summary([b.verify_s for b in verifying]),
         server_s=_summary([r.server_s for r in rounds]),
         batches=[BatchSample(**vars(b)) for b in st.batches],
-        round_samples=[ServerRoundSample(**vars(r)) for r in rounds],
+        round_samples=list(rounds),
     )  # fmt: skip
 
 
