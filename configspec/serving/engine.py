@@ -65,7 +65,7 @@ class RoundResult:
 @dataclass
 class Session:
     id: int
-    sequence: int
+    sequence: int | None  # None until the engine thread hands it a cleared KV sequence
     prompt_tokens: int
     temperature: float
     rng: np.random.Generator
@@ -175,14 +175,17 @@ class VerifyEngine:
         with self._cond:
             if self._stopping:
                 raise EngineError("SHUTDOWN", "the server is stopping")
-            if not self._free:
+            if len(self._sessions) >= self.max_sessions:
                 self.stats.sessions_refused += 1
                 raise EngineError("CAPACITY", f"the server is at its limit of {self.max_sessions} "
                                   "sessions; try again later, or start it with a larger "
                                   "--max-sessions")  # fmt: skip
             now = self.clock()
             session = Session(
-                id=self._next_id, sequence=self._free.pop(0), prompt_tokens=len(prompt),
+                # a just-closed session's sequence may still be being cleared: then the engine
+                # thread hands it over (_run) before this session's first forward call
+                id=self._next_id, sequence=self._free.pop(0) if self._free else None,
+                prompt_tokens=len(prompt),
                 temperature=temperature, rng=np.random.default_rng([seed, 1]),
                 on_opened=on_opened, on_error=on_error, prefill_todo=list(prompt[:-1]),
                 opened_s=now, last_active_s=now,
@@ -190,7 +193,7 @@ class VerifyEngine:
             self._next_id += 1
             self._sessions[session.id] = session
             self.stats.sessions_opened += 1
-            if not session.prefill_todo:
+            if not session.prefill_todo and session.sequence is not None:
                 self._mark_ready(session, now)
             self._cond.notify_all()
         return session
@@ -235,7 +238,8 @@ class VerifyEngine:
         session.closed = True
         self._sessions.pop(session.id, None)
         self._rounds = [j for j in self._rounds if j.session is not session]
-        self._to_free.append(session.sequence)
+        if session.sequence is not None:
+            self._to_free.append(session.sequence)
         self.stats.sessions_closed += 1
 
     def _mark_ready(self, session: Session, now: float) -> None:
@@ -256,8 +260,22 @@ class VerifyEngine:
                 s.on_error(EngineError("IDLE", f"session closed after {self.idle_timeout_s:g} s "
                                        "without a round"))  # fmt: skip
 
+    def _hand_over(self, sequence: int) -> None:
+        """A cleared sequence goes to the oldest session waiting for one, else back to the pool."""
+        waiting = [s for s in self._sessions.values() if s.sequence is None]
+        if not waiting:
+            self._free.append(sequence)
+            return
+        s = min(waiting, key=lambda x: x.id)
+        s.sequence = sequence
+        if not s.prefill_todo:
+            self._mark_ready(s, self.clock())
+        self._cond.notify_all()
+
     def _next_chunk(self) -> tuple[Session, list[int]] | None:
-        prefilling = [s for s in self._sessions.values() if s.prefill_todo]
+        prefilling = [
+            s for s in self._sessions.values() if s.prefill_todo and s.sequence is not None
+        ]
         if not prefilling:
             return None
         s = min(prefilling, key=lambda x: x.opened_s)
@@ -296,7 +314,7 @@ class VerifyEngine:
             for sequence in to_free:
                 self.runner.forget(sequence, 0)
                 with self._cond:
-                    self._free.append(sequence)
+                    self._hand_over(sequence)
             if self._stopping:
                 break
             if batch or chunk:

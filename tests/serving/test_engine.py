@@ -139,6 +139,26 @@ def test_limits_are_clear_refusals():
         e.stop()
 
 
+def test_a_session_opened_right_after_a_close_gets_the_cleared_sequence():
+    """The engine thread clears a closed session's KV sequence between forward calls; a session
+    opened before that (an edge's next prompt) waits for it instead of a CAPACITY refusal."""
+    runner = FakeRunner(hashed_logits(11, V, peak=4.0), V)
+    e = VerifyEngine(runner, 1, 256, 4, 0.05, 4, 60.0)  # not started: nothing is cleared yet
+    try:
+        a = Client(e, [1, 2, 3])
+        e.close(a.session)
+        b = Client(e, [5, 6, 7])
+        assert b.session.sequence is None and not b.opened.is_set()
+        with pytest.raises(EngineError) as info:  # the limit still counts open sessions
+            Client(e, [8, 9])
+        assert info.value.code == "CAPACITY"
+        e.start()
+        assert b.opened.wait(2) and b.session.sequence == 0
+        assert runner.sequences[0] == [5, 6]  # b's prompt alone: a's sequence was cleared
+    finally:
+        e.stop()
+
+
 def test_a_round_before_the_previous_verdict_is_refused():
     e, _ = engine(window_s=2.0)
     try:
