@@ -52,6 +52,9 @@ class ServerTerms:
     window_s: float
     prefill_chunk_tokens: int
     round_overhead_s: float = 0.0  # server work per round outside the forward call
+    # sessions the server holds at once; the simulation refuses (and retries) beyond it, MVA's
+    # closed population never exceeds it in the fleets it is used for
+    max_sessions: int = 1 << 30
 
 
 @dataclass(frozen=True)

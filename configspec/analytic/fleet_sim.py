@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from configspec.analytic.batching import BatchCost
+from configspec.analytic.fleet_model import ServerTerms
 from configspec.profiles.fleet import FleetRound, FleetSession
 
 REFUSED_BACKOFF_S = 1.0  # as the load generator
@@ -55,15 +56,6 @@ class SimGroup:
     closed: bool = True
     think_s: float = 0.0
     sessions_per_s: float | None = None
-
-
-@dataclass(frozen=True)
-class SimServer:
-    max_batch: int
-    window_s: float
-    prefill_chunk_tokens: int
-    round_overhead_s: float = 0.0  # server work per round outside the forward call
-    max_sessions: int = 1 << 30
 
 
 @dataclass
@@ -100,7 +92,7 @@ class _Job:
 class Simulation:
     groups: list[SimGroup]
     cost: BatchCost
-    server: SimServer
+    server: ServerTerms
     seed: int = 0
     rounds: list[FleetRound] = field(default_factory=list)
     sessions: list[FleetSession] = field(default_factory=list)

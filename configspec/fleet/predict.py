@@ -12,7 +12,7 @@ real system's own terms"): zero unless calibrated from a fleet profile.
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -29,7 +29,6 @@ from configspec.analytic.fleet_sim import (
     ScriptRound,
     SessionScript,
     SimGroup,
-    SimServer,
     Simulation,
 )
 from configspec.errors import ConfigspecError
@@ -136,8 +135,7 @@ def predict(inputs: FleetInputs, cost: BatchCost, terms: FleetTerms = FleetTerms
                            cost, server)  # fmt: skip
     sim = Simulation(
         [sim_group(g, inputs.n_vocab, terms) for g in inputs.groups], cost,
-        SimServer(server.max_batch, server.window_s, server.prefill_chunk_tokens,
-                  server.round_overhead_s, spec.max_sessions), seed,
+        replace(server, max_sessions=spec.max_sessions), seed,
     ).run(SIM_WARMUP_S + SIM_SPAN_S, ramp_s=SIM_WARMUP_S / 2)  # fmt: skip
     return summarise_simulation(sim, SIM_WARMUP_S, SIM_SPAN_S)
 

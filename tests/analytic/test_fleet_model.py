@@ -20,7 +20,6 @@ from configspec.analytic.fleet_sim import (
     ScriptRound,
     SessionScript,
     SimGroup,
-    SimServer,
     Simulation,
 )
 from configspec.analytic.queueing import mva_load_dependent
@@ -115,7 +114,7 @@ def test_server_only_baseline_is_the_target_alone_with_continuous_batching():
 def _simulate(count, max_batch=8, window_s=0.0, span=600.0, ramp_s=0.0):
     script = SessionScript("p", 1, tuple(ScriptRound(4, 4, 3, 3 * i) for i in range(20)))
     group = SimGroup("g", count, (script,), lambda calls, ctx, rng: 0.05 * calls, 0.01, 0.01)
-    sim = Simulation([group], COST, SimServer(max_batch, window_s, 8), seed=1)
+    sim = Simulation([group], COST, ServerTerms(max_batch, window_s, 8), seed=1)
     sim.run(span + 20, ramp_s=ramp_s)
     return in_span(sim.rounds, 20.0, span)
 
