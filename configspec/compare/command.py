@@ -78,7 +78,7 @@ def run_compare(options: CompareOptions) -> int:
         stdout.print(terminal_table(result))
     for note in result.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False)
-    if result.compared == 0:  # before writing: a report must not read "pass" here
+    if result.matched == 0:  # before writing: a report must not read "pass" here
         raise ConfigspecError(
             f"no cell of {current} matches {baseline} (device, model file, quantization and "
             f"settings must agree); profile the same cells or promote a new baseline"

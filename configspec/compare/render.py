@@ -50,6 +50,8 @@ def rule_text(result: Comparison) -> str:
 def summary_line(result: Comparison) -> str:
     parts = [f"{result.compared} compared", f"{result.count('regression')} regressed",
              f"{result.count('improved')} improved"]  # fmt: skip
+    if result.count("info"):
+        parts.append(f"{result.count('info')} shown, not gated")
     only = result.count("only_baseline") + result.count("only_current")
     if only:
         parts.append(f"{only} unmatched")

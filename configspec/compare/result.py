@@ -50,6 +50,11 @@ class Comparison:
         return sum(row.status in ("pass", "regression", "improved") for row in self.rows)
 
     @property
+    def matched(self) -> int:
+        """Rows of a cell found on both sides (compared, or shown as info)."""
+        return sum(row.status not in ("only_baseline", "only_current") for row in self.rows)
+
+    @property
     def exit_code(self) -> int:
         return EXIT_REGRESSION if self.count("regression") else EXIT_PASS
 

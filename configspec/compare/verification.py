@@ -8,9 +8,11 @@ is baseline latency / current latency, so the same tolerance means the same slow
 from __future__ import annotations
 
 from configspec.compare.common import (
+    cross_cpu_note,
     environment_notes,
     interrupted_notes,
     pair_up,
+    speed_is_gated,
     speed_row,
     unmatched_row,
 )  # fmt: skip
@@ -34,6 +36,7 @@ def compare_verification(
     baseline_path: str = "BASELINE", current_path: str = "CURRENT",
 ) -> Comparison:  # fmt: skip
     result = Comparison("verification", baseline_path, current_path, thresholds)
+    result.notes += cross_cpu_note(baseline.environment, current.environment)
     result.notes += environment_notes(baseline.environment, current.environment)
     result.notes += interrupted_notes(baseline.interrupted, current.interrupted)
     if _profile_key(baseline) != _profile_key(current):
@@ -43,13 +46,14 @@ def compare_verification(
     label = _label(baseline)
     key = lambda p: (p.k, p.batch, p.context_tokens)  # noqa: E731
     estimated = False
+    gated = speed_is_gated(baseline.environment, current.environment)
     for (k, batch, context), b, c in pair_up(baseline.points, current.points, key, "points"):
         where = f"K={k} batch {batch} ctx {context}"
         if b is None or c is None:
             result.rows.append(unmatched_row(f"{label}, {where}", in_baseline=c is None))
             continue
         result.rows.append(speed_row(label, f"verify latency s, {where}", b.latency_s.samples,
-                                     c.latency_s.samples, "lower_is_better", thresholds))  # fmt: skip
+                                     c.latency_s.samples, "lower_is_better", thresholds, gated))  # fmt: skip
         if (
             b.energy_j
             and c.energy_j
@@ -57,7 +61,7 @@ def compare_verification(
             and is_measured(c.power_source)
         ):
             result.rows.append(speed_row(label, f"verify energy J, {where}", b.energy_j.samples,
-                                         c.energy_j.samples, "lower_is_better", thresholds))  # fmt: skip
+                                         c.energy_j.samples, "lower_is_better", thresholds, gated))  # fmt: skip
         elif b.energy_j or c.energy_j:
             estimated = True
     if estimated:

@@ -76,6 +76,22 @@ def test_environment_differences_are_noted():
     assert any("backend_version differs" in n and "'2.0'" in n for n in notes)
 
 
+def test_speed_on_another_cpu_is_shown_but_not_gated():
+    base = b.drafting_profile([b.noisy_draft_cell(30, seed=1)])
+    slow = b.drafting_profile([b.noisy_draft_cell(21, seed=2)])
+    slow.environment.cpu_model = "Intel(R) Xeon(R) Processor"
+    result = compare_drafting(base, slow, T)
+    assert set(_statuses(result).values()) == {"info"}
+    assert result.exit_code == 0 and result.compared == 0 and result.matched == 2
+    assert any("speed not gated" in n and "Xeon" in n for n in result.notes)
+    verification = b.noisy_verification_profile(0.05, seed=1)
+    slower = b.noisy_verification_profile(0.08, seed=2)
+    slower.environment.cpu_model = "Intel(R) Xeon(R) Processor"
+    assert set(_statuses(compare_verification(verification, slower, T)).values()) == {"info"}
+    slower.environment.cpu_model = verification.environment.cpu_model  # same CPU: it gates
+    assert compare_verification(verification, slower, T).exit_code == 1
+
+
 def test_verification_latency_rise_fails_and_missing_points_are_reported():
     base = b.noisy_verification_profile(0.05, seed=1)
     assert compare_verification(base, b.noisy_verification_profile(0.05, seed=9), T).exit_code == 0
