@@ -151,6 +151,38 @@ def walk(tr, policy: Policy) -> WalkCounts:
     return total(greedy_walk(m, k) if tau is None else threshold_walk(m, c, k, tau) for m, c in tr)
 
 
+def own_text_walk(loop: Loop, results: list[SpecResult], policy: Policy) -> WalkCounts:
+    """The walk over the text the runs committed (the draft teacher-forced on each run's own
+    output). In greedy mode it reproduces the run's tokens per round exactly; what it removes from
+    the comparison is the text itself: the server verifies K + 1 tokens in one call, whose
+    rounding differs from the single-token calls that made the target's continuation, so a run's
+    text can leave that continuation at a flipped argmax and then accept a different number of
+    tokens (see text_divergence)."""
+    kept = [(loop.prompts[i % len(loop.prompts)], r.tokens) for i, r in enumerate(results)]
+    kept = [(p, t) for p, t in kept if t]
+    return walk(traces(loop.draft, [p for p, _ in kept], [t for _, t in kept]), policy)
+
+
+def text_divergence(loop: Loop, results: list[SpecResult]) -> list[int | None]:
+    """Per run: the first position where its text differs from the target's single-token greedy
+    continuation of the same prompt (None: identical over the shorter of the two)."""
+    out = []
+    for i, r in enumerate(results):
+        cont = loop.continuations[i % len(loop.prompts)]
+        pairs = zip(r.tokens, cont, strict=False)  # over the shorter of the two
+        out.append(next((j for j, (a, b) in enumerate(pairs) if a != b), None))
+    return out
+
+
+def divergence_line(loop: Loop, results: list[SpecResult]) -> str:
+    found = [d for d in text_divergence(loop, results) if d is not None]
+    where = f" (first at token {min(found)})" if found else ""
+    return (
+        f"{len(found)} of {len(results)} runs' text left the target's single-token greedy "
+        f"continuation{where}"
+    )
+
+
 def extra_draft_steps(policy: Policy, full: float, step_s: float, step2_s: float) -> float:
     """Draft calls beyond D per round, in single-step units (docs/model.md, "Drafting"): after
     a fully accepted fixed-K round the next round's first call feeds two tokens (the last draft
@@ -279,6 +311,7 @@ class Loop:
     server: subprocess.Popen
     address: str
     tr: list
+    continuations: list[list[int]]  # the target's single-token greedy continuation per prompt
     context: list[int]  # the prompts' mean context, where the timing inputs are measured
 
     def inputs(self, ks: list[int], concurrent: bool = False) -> Timing:
@@ -348,7 +381,7 @@ def open_loop(n_prompts: int, new_tokens: int) -> Loop:
           f"rate {matches.mean():.2f} over {len(matches)} positions; timing inputs at "
           f"context {mean_ctx}", flush=True)  # fmt: skip
     return Loop(draft, tokenizer_fingerprint(draft), prompts, worker_proc, server, address, tr,
-                context)  # fmt: skip
+                continuations, context)  # fmt: skip
 
 
 if __name__ == "__main__" and "--worker" in sys.argv:
