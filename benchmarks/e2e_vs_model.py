@@ -38,13 +38,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_loop import (  # noqa: E402
-    divergence_line,
     label,
     ms_columns,
     open_loop,
     overhead_s,
     own_text_walk,
     predict,
+    print_verdicts,
     round_terms,
     walk,
 )
@@ -114,16 +114,7 @@ def main() -> None:
               f"{err:>+7.1%} {own_predicted:>9.2f} {own_err:>+7.1%}   "
               f"{tokens / n_rounds:>7.2f}/{tpr:.2f}/{own.tokens_per_round:<9.2f}   "
               f"{columns}")  # fmt: skip
-    print(divergence_line(loop, [r for c in cells for r in runs[c]]))
-    for name, errs in (
-        ("walk over the target's continuation (the alignment profile's way)", errors),
-        ("walk over the text each run committed (timing model alone)", own_errors),
-    ):
-        worst = max(errs)
-        print(
-            f"{name}: mean |error| {np.mean(errs):.1%}, max {worst:.1%}: "
-            f"{'PASS' if worst <= 0.10 else 'FAIL'} (target: within 10% for every cell)"
-        )
+    print_verdicts(loop, [r for c in cells for r in runs[c]], errors, own_errors)
 
 
 if __name__ == "__main__":

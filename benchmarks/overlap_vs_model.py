@@ -132,16 +132,7 @@ def main() -> None:
               f"{counts.tokens_per_round:.2f}/{own.tokens_per_round:<6.2f}  {columns}   "
               f"{wasted.wasted_draft_j_per_token:.3f} "
               f"({float(m.wasted_draft_j_per_token[0]):.3f})")  # fmt: skip
-    print(rl.divergence_line(loop, [r for c in cells for r in runs[c]]))
-    for name, errs in (
-        ("walk over the target's continuation (the alignment profile's way)", errors),
-        ("walk over the text each run committed (timing model alone)", own_errors),
-    ):
-        worst = max(errs)
-        print(
-            f"{name}: mean |error| {np.mean(errs):.1%}, max {worst:.1%}: "
-            f"{'PASS' if worst <= 0.10 else 'FAIL'} (target: within 10% for every cell)"
-        )
+    rl.print_verdicts(loop, [r for c in cells for r in runs[c]], errors, own_errors)
     print(f"wasted-draft energy labelled {source.split(':')[0]} ({source})\n")
     print("gain of proactive over none (goodput ratio - 1), measured (predicted):")
     print(f"{'policy':<6} " + " ".join(f"{f'{1e3 * d:.0f} ms':>17}" for d in delays))

@@ -174,13 +174,21 @@ def text_divergence(loop: Loop, results: list[SpecResult]) -> list[int | None]:
     return out
 
 
-def divergence_line(loop: Loop, results: list[SpecResult]) -> str:
+def print_verdicts(
+    loop: Loop, results: list[SpecResult], errors: list[float], own_errors: list[float]
+) -> None:
+    """How many runs left the continuation, then the 10% verdict of each of the two predictions."""
     found = [d for d in text_divergence(loop, results) if d is not None]
     where = f" (first at token {min(found)})" if found else ""
-    return (
-        f"{len(found)} of {len(results)} runs' text left the target's single-token greedy "
-        f"continuation{where}"
-    )
+    print(f"{len(found)} of {len(results)} runs' text left the target's single-token greedy "
+          f"continuation{where}")  # fmt: skip
+    for name, errs in (
+        ("walk over the target's continuation (the alignment profile's way)", errors),
+        ("walk over the text each run committed (timing model alone)", own_errors),
+    ):
+        worst = max(errs)
+        print(f"{name}: mean |error| {np.mean(errs):.1%}, max {worst:.1%}: "
+              f"{'PASS' if worst <= 0.10 else 'FAIL'} (target: within 10% for every cell)")  # fmt: skip
 
 
 def extra_draft_steps(policy: Policy, full: float, step_s: float, step2_s: float) -> float:
