@@ -1,10 +1,12 @@
 """The gate on real profiles of the demo draft: honest repeats pass, a genuine slowdown fails.
 
-The slowdown is real: the same model file profiled with 1 thread instead of 2, then relabelled as
-the 2-thread setting, so it matches the baseline's cell. Both checks use CI_TOLERANCE, the
-tolerance .ci/run uses on shared machines. Measurements assume nothing else saturates the CPU
-(as in CI): llama.cpp's threads spin-wait, so an oversubscribed CPU can make 2 threads slower
-than 1.
+The slowdown is real: the draft's cell profiled with three times the weights to read per token
+(the 1.5B target's file under the draft's name, as a build that lost a fast kernel would run),
+then relabelled with the draft file's hash, so it matches the baseline's cell. Decoding is
+memory-bound, so this slows it by about 2x on any CPU placement. (1 thread against 2 was used
+before; on a 2-vCPU VM whose vCPUs the host may put on one core's hyperthreads, 1 thread ran at
+0.54x and at 0.78x of 2, so it is no dependable slowdown.) Both checks use CI_TOLERANCE, the
+tolerance .ci/run uses on shared machines.
 """
 
 from __future__ import annotations
@@ -24,25 +26,38 @@ CI_TOLERANCE = 0.25  # keep equal to --tolerance in .ci/run
 SMALL = dict(repetitions=5, warmup_tokens=8, decode_tokens=32, contexts=[16], prefill_tokens=64)
 
 
-def _profile(out: Path, threads: int) -> Path:
-    settings = DraftingSettings(threads=threads, **SMALL)
-    profile_drafts(ProfileOptions(models=ROOT / "models.yaml", drafts=["qwen2.5-coder-0.5b"],
+# The draft's registry entry with the target's file as its source (the same name and quant).
+HEAVY_DRAFT = """schema_version: 1
+models:
+  - {name: qwen2.5-coder-1.5b, role: target, family: qwen2.5, backend: llama_cpp,
+     source: {demo: qwen2.5-coder-1.5b-instruct-q4_k_m}, quant: Q4_K_M, quantizations: [Q4_K_M]}
+  - {name: qwen2.5-coder-0.5b, role: draft, target: qwen2.5-coder-1.5b, family: qwen2.5,
+     backend: llama_cpp, source: {demo: qwen2.5-coder-1.5b-instruct-q4_k_m}, quant: Q4_K_M,
+     quantizations: [Q4_K_M]}
+"""
+
+
+def _profile(out: Path, models: Path = ROOT / "models.yaml") -> Path:
+    settings = DraftingSettings(threads=2, **SMALL)
+    profile_drafts(ProfileOptions(models=models, drafts=["qwen2.5-coder-0.5b"],
                                   quants=["Q4_K_M"], settings=settings, device="compare-test",
                                   out=out))  # fmt: skip
     return out
 
 
 @pytest.fixture(scope="module")
-def real_profiles(tmp_path_factory, demo_draft_path):
+def real_profiles(tmp_path_factory, demo_draft_path, demo_target_path):
     folder = tmp_path_factory.mktemp("real-gate")
-    honest_a = _profile(folder / "a.json", threads=2)
-    honest_b = _profile(folder / "b.json", threads=2)
-    slow = _profile(folder / "one-thread.json", threads=1)
-    relabelled = json.loads(slow.read_text())
-    relabelled["settings"]["threads"] = relabelled["environment"]["threads"] = 2
-    slow_as_two = folder / "one-thread-as-two.json"
-    slow_as_two.write_text(json.dumps(relabelled))
-    return honest_a, honest_b, slow_as_two
+    honest_a = _profile(folder / "a.json")
+    honest_b = _profile(folder / "b.json")
+    (folder / "heavy.yaml").write_text(HEAVY_DRAFT)
+    slow = json.loads(_profile(folder / "heavy.json", folder / "heavy.yaml").read_text())
+    draft_cell = json.loads(honest_a.read_text())["cells"][0]
+    for field in ("file", "file_sha256", "file_bytes"):
+        slow["cells"][0][field] = draft_cell[field]
+    slow_as_draft = folder / "heavy-as-draft.json"
+    slow_as_draft.write_text(json.dumps(slow))
+    return honest_a, honest_b, slow_as_draft
 
 
 @pytest.mark.real_model
@@ -59,7 +74,7 @@ def test_honest_repeat_profiles_pass(real_profiles, tmp_path):
     assert result.compared == 2  # decode and prefill of the one cell
     if result.exit_code == 0:
         return
-    honest_c = _profile(tmp_path / "c.json", threads=2)
+    honest_c = _profile(tmp_path / "c.json")
     retries = [compare_files(a, honest_c, thresholds) for a in (honest_a, honest_b)]
     assert any(r.exit_code == 0 for r in retries), [
         [(row.metric, row.ratio, row.p_value) for row in r.rows] for r in (result, *retries)
@@ -68,13 +83,13 @@ def test_honest_repeat_profiles_pass(real_profiles, tmp_path):
 
 @pytest.mark.real_model
 def test_a_genuine_slowdown_of_the_same_cell_fails(real_profiles):
-    honest_a, _, slow_as_two = real_profiles
-    result = compare_files(honest_a, slow_as_two, Thresholds(tolerance=CI_TOLERANCE))
+    honest_a, _, slow_as_draft = real_profiles
+    result = compare_files(honest_a, slow_as_draft, Thresholds(tolerance=CI_TOLERANCE))
     assert result.compared == 2  # the relabelled profile matches the same cell
     decode = next(r for r in result.rows if r.metric.startswith("decode"))
     assert decode.status == "regression", (
-        f"1 thread ran at {decode.ratio:.2f}x the 2-thread speed (p={decode.p_value:.2g}); a ratio"
-        " above 1 means the CPU was oversubscribed by other processes while profiling"
+        f"three times the weights decoded at {decode.ratio:.2f}x the draft's speed "
+        f"(p={decode.p_value:.2g})"
     )
     assert decode.ratio < 1 - CI_TOLERANCE and decode.p_value < 0.05
     assert result.exit_code == 1
