@@ -1,9 +1,9 @@
 """The gate on real profiles of the demo draft: honest repeats pass, a genuine slowdown fails.
 
 The slowdown is real: the draft's cell profiled with three times the weights to read per token
-(the 1.5B target's file under the draft's name, as a build that lost a fast kernel would run),
-then relabelled with the draft file's hash, so it matches the baseline's cell. Decoding is
-memory-bound, so this slows it by about 2x on any CPU placement. (1 thread against 2 was used
+(the 1.5B target's file under the draft's name, as a build that lost a fast kernel would run)
+on 1 thread, then relabelled with the draft file's hash and 2 threads, so it matches the
+baseline's cell: about 4x slower on any CPU placement. (1 thread against 2 was used
 before; on a 2-vCPU VM whose vCPUs the host may put on one core's hyperthreads, 1 thread ran at
 0.54x and at 0.78x of 2, so it is no dependable slowdown.) Both checks use CI_TOLERANCE, the
 tolerance .ci/run uses on shared machines.
@@ -22,7 +22,7 @@ from configspec.profiles.drafting import DraftingSettings
 from configspec.profiling.profile_command import ProfileOptions, profile_drafts
 from tests.conftest import ROOT
 
-CI_TOLERANCE = 0.25  # keep equal to --tolerance in .ci/run
+CI_TOLERANCE = 0.5  # keep equal to --tolerance in .ci/run
 SMALL = dict(repetitions=5, warmup_tokens=8, decode_tokens=32, contexts=[16], prefill_tokens=64)
 
 
@@ -37,8 +37,8 @@ models:
 """
 
 
-def _profile(out: Path, models: Path = ROOT / "models.yaml") -> Path:
-    settings = DraftingSettings(threads=2, **SMALL)
+def _profile(out: Path, models: Path = ROOT / "models.yaml", threads: int = 2) -> Path:
+    settings = DraftingSettings(threads=threads, **SMALL)
     profile_drafts(ProfileOptions(models=models, drafts=["qwen2.5-coder-0.5b"],
                                   quants=["Q4_K_M"], settings=settings, device="compare-test",
                                   out=out))  # fmt: skip
@@ -51,7 +51,8 @@ def real_profiles(tmp_path_factory, demo_draft_path, demo_target_path):
     honest_a = _profile(folder / "a.json")
     honest_b = _profile(folder / "b.json")
     (folder / "heavy.yaml").write_text(HEAVY_DRAFT)
-    slow = json.loads(_profile(folder / "heavy.json", folder / "heavy.yaml").read_text())
+    slow = json.loads(_profile(folder / "heavy.json", folder / "heavy.yaml", threads=1).read_text())
+    slow["settings"]["threads"] = slow["environment"]["threads"] = 2
     draft_cell = json.loads(honest_a.read_text())["cells"][0]
     for field in ("file", "file_sha256", "file_bytes"):
         slow["cells"][0][field] = draft_cell[field]
