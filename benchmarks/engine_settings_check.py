@@ -16,7 +16,9 @@ the target alone in `llama-bench` instead. Against it, the prediction for the sa
 Target: measured within 10% of predicted, tokens per round and tok/s. Needs profiles made on this
 machine at the same --threads (`configspec run`, or profile + align + verify-latency; the
 alignment's traces .npz beside it). Timing figures are only as quiet as the machine: run it on a
-quiet one. Not in the model, so expect these to show: llama.cpp's samplers over the whole
+quiet one, right after profiling. Every case runs --passes times, interleaved in a new order each
+pass, and each figure's median is compared (a 2-vCPU VM's speed moved by up to 20% between runs
+minutes apart: docs/install.md). Not in the model, so expect these to show: llama.cpp's samplers over the whole
 vocabulary for every verified row and every draft token (no `overhead_ms_per_round` is assumed);
 under a threshold, a draft that continues past its own wrong token (the traces judge each
 position after the target's token, docs/alignment.md "Caveat"), which makes llama.cpp draft
@@ -24,7 +26,7 @@ more than the walk predicts; and the run's continuation drifting from the traced
 batched verification picks another top token.
 
     python benchmarks/engine_settings_check.py [--results results] [--prompts 6] [--tokens N]
-        [--policies "K=3,K<=16 tau=0.5"] [--threads 2] [--scenario scenario.yaml]
+        [--policies "K=3,K<=16 tau=0.5"] [--threads 2] [--passes 3] [--scenario scenario.yaml]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -165,6 +168,16 @@ def run_target_alone(target: Path, tokens: int, threads: int, context: int) -> F
     return Figures(None, None, float(np.mean(rates)))
 
 
+def median_figures(runs: list[Figures]) -> Figures:
+    """Each figure's median over the passes (None stays None)."""
+
+    def med(values):
+        return None if values[0] is None else float(np.median(values))
+
+    return Figures(med([r.drafted_per_round for r in runs]), med([r.tokens_per_round for r in runs]),
+                   float(np.median([r.tok_s for r in runs])))  # fmt: skip
+
+
 def error(measured: float | None, predicted: float | None) -> str:
     if measured is None or predicted is None:
         return "-"
@@ -181,6 +194,8 @@ def main() -> None:
     parser.add_argument("--policies", default=None,
                         help="extra policies, comma-separated (default: K=3 and K<=K_MAX tau=0.5)")  # fmt: skip
     parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--passes", type=int, default=3,
+                        help="runs of every case, interleaved; the median is compared")  # fmt: skip
     args = parser.parse_args()
     try:
         check(args)
@@ -246,24 +261,32 @@ def check(args) -> None:
     scenario = scenario.model_copy(update={"context_tokens": context})
     print(f"{cpu_model()}, {args.threads} threads; {len(files)} prompts x up to {tokens} tokens, "
           f"greedy; mean context {context}; {tool('llama-speculative-simple')}")  # fmt: skip
+    runs: dict[Case, list[Figures]] = {case: [] for case in cases}
+    order = random.Random(0)
+    for n in range(args.passes):  # interleaved, in a new order each pass: the VM's speed drifts
+        for case in order.sample(cases, len(cases)):
+            if case.draft is None:
+                got = run_target_alone(target_file, tokens, args.threads, context)
+            else:
+                got = run_speculative(target_file, draft_files[case.draft, case.quant],
+                                      case.policy, files, tokens, args.threads)  # fmt: skip
+            runs[case].append(got)
+            print(f"pass {n + 1}/{args.passes}: {case.why}: {got.tok_s:.2f} tok/s", flush=True)
     rows, ok = [], True
     for case in cases:
         want = predict(case, drafting, subset, verification, scenario)
-        if case.draft is None:
-            got = run_target_alone(target_file, tokens, args.threads, context)
-            what = "target alone (llama-bench)"
-        else:
-            got = run_speculative(target_file, draft_files[case.draft, case.quant], case.policy,
-                                  files, tokens, args.threads)  # fmt: skip
-            what = f"{case.draft} {case.quant} {case.policy.label}"
+        got = median_figures(runs[case])
+        what = ("target alone (llama-bench)" if case.draft is None
+                else f"{case.draft} {case.quant} {case.policy.label}")  # fmt: skip
         for m, p in ((got.tokens_per_round, want.tokens_per_round), (got.tok_s, want.tok_s)):
             ok &= m is None or abs(p / m - 1) <= TARGET_ERROR
-        rows.append((case.why, what, got, want))
-        print(f"done: {case.why}", flush=True)
+        rates = [r.tok_s for r in runs[case]]
+        rows.append((case.why, what, got, want, f"{min(rates):.2f}-{max(rates):.2f}"))
     head = (f"{'case':<30} {'configuration':<38} {'drafted/round':>15} {'tokens/round':>15} "
-            f"{'err':>7} {'tok/s':>15} {'err':>7}")  # fmt: skip
-    print("\nmeasured / predicted (err = predicted vs measured)\n" + head)
-    for why, what, got, want in rows:
+            f"{'err':>7} {'tok/s':>15} {'err':>7}   passes' tok/s")  # fmt: skip
+    print(f"\nmeasured (median of {args.passes} passes) / predicted (err = predicted vs "
+          f"measured)\n" + head)  # fmt: skip
+    for why, what, got, want, spread in rows:
 
         def pair(m, p):
             return "-" if m is None else f"{m:.2f} / {p:.2f}"
@@ -271,7 +294,7 @@ def check(args) -> None:
         print(f"{why:<30} {what:<38} {pair(got.drafted_per_round, want.drafted_per_round):>15} "
               f"{pair(got.tokens_per_round, want.tokens_per_round):>15} "
               f"{error(got.tokens_per_round, want.tokens_per_round):>7} "
-              f"{pair(got.tok_s, want.tok_s):>15} {error(got.tok_s, want.tok_s):>7}")  # fmt: skip
+              f"{pair(got.tok_s, want.tok_s):>15} {error(got.tok_s, want.tok_s):>7}   {spread}")  # fmt: skip
     print(f"target: within {TARGET_ERROR:.0%}: {'PASS' if ok else 'FAIL'}")
 
 

@@ -176,6 +176,9 @@ def verify_latency(
     ks: str = typer.Option(None, help="Explicit K values instead of 0..k-max, e.g. 0,1,2,4,8."),
     contexts: str = typer.Option("128,512", help="Context lengths (tokens) in the KV cache."),
     batch_sizes: str = typer.Option("1,2,4,8", help="Sequences per call, where batched."),
+    batched_ks: str = typer.Option(
+        None, help="K values at batch sizes above 1 (default: as batch 1)."
+    ),
     repetitions: int = typer.Option(5, min=1, help="Timed calls per point (raw samples kept)."),
     device: str = typer.Option(None, help="Device name (default: hostname)."),
     out: Path = typer.Option(None, help="Output (default results/<device>/verification-*.json)."),
@@ -194,6 +197,7 @@ def verify_latency(
     settings = VerifySettings(
         ks=list(k_values), contexts=list(_ints(contexts, "--contexts", "128,512")),
         batch_sizes=list(_ints(batch_sizes, "--batch-sizes", "1,2,4,8")), repetitions=repetitions,
+        batched_ks=list(_ints(batched_ks, "--batched-ks", "0,1,2,4,8")) if batched_ks else None,
     )  # fmt: skip
     run_verify(VerifyOptions(models=models, target=target, threads=threads, settings=settings,
                              device=device, out=out, power_w=power_w, idle_power_w=idle_power_w,

@@ -28,6 +28,10 @@ class VerifySettings(BaseModel):
     (optional there: files from before it existed lack it)."""
 
     ks: list[int] = Field(default_factory=lambda: list(range(17)))  # K: K + 1 tokens per call
+    # K at batch sizes above 1 (None: ks). A CPU's cost is not linear in K: llama.cpp's repacked
+    # CPU kernels take rows in groups of 4 and the rest one by one (docs/verification.md), so
+    # batch 1, which every recommendation reads, is timed at every K and larger batches sparser.
+    batched_ks: list[int] | None = None
     contexts: list[int] = Field(default_factory=lambda: [128, 512])
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
     repetitions: int = 5
@@ -38,12 +42,20 @@ class VerifySettings(BaseModel):
     @property
     def n_ctx(self) -> int:
         """KV positions each sequence needs."""
-        return max(self.contexts) + max(self.ks) + 1 + 8
+        return max(self.contexts) + self.k_max + 1 + 8
+
+    @property
+    def k_max(self) -> int:
+        return max([*self.ks, *(self.batched_ks or [])])
+
+    def ks_at(self, batch: int) -> list[int]:
+        """The K values timed at this batch size."""
+        return self.ks if batch == 1 or self.batched_ks is None else self.batched_ks
 
     def points(self, batch_sizes: list[int] | None = None) -> list[tuple[int, int, int]]:
         """(context, batch, K) in measuring order: one prefill per context, one copy per batch."""
         batches = batch_sizes or self.batch_sizes
-        return [(c, b, k) for c in self.contexts for b in batches for k in self.ks]
+        return [(c, b, k) for c in self.contexts for b in batches for k in self.ks_at(b)]
 
 
 class VerificationProfile(BaseModel):

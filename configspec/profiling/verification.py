@@ -92,13 +92,13 @@ def measure_verification(
         )
     try:
         for context_len in settings.contexts:
-            context, next_tokens = verify_tokens(runner, context_len, max(settings.ks))
+            context, next_tokens = verify_tokens(runner, context_len, settings.k_max)
             runner.reset()
             runner.forward(context)  # prefill once; sequences 1.. copy it
             for batch in batches:
                 runner.rollback(context_len)
                 runner.share_prefix(batch)
-                for k in settings.ks:
+                for k in settings.ks_at(batch):
                     point, warnings = time_point(
                         runner, context_len, batch, k, next_tokens, settings.repetitions,
                         settings.warmup_calls, meter,

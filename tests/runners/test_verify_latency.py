@@ -78,6 +78,22 @@ def test_more_tokens_cost_more_time(tiny_runner, meter):
     assert by_key[(4, 32)] > by_key[(1, 0)]
 
 
+def test_batch_1_every_k_larger_batches_the_batched_ks(tiny_runner, meter):
+    """`configspec run`'s grid: every K at batch 1, a sparser K list at larger batches; the
+    context holds the largest K of either list."""
+    settings = VerifySettings(ks=(0, 1, 2, 3), batched_ks=(0, 5), contexts=(8,),
+                              batch_sizes=(1, 2), repetitions=1)  # fmt: skip
+    assert settings.k_max == 5 and settings.n_ctx == 8 + 5 + 9
+    profile = new_profile(tiny_runner)
+    measure_verification(tiny_runner, profile, settings, meter)
+    keys = [(p.batch, p.k) for p in profile.points]
+    assert (
+        keys
+        == [(1, 0), (1, 1), (1, 2), (1, 3), (2, 0), (2, 5)]
+        == [(b, k) for _, b, k in settings.points()]
+    )
+
+
 def test_batches_beyond_the_backend_are_skipped_with_a_warning(tiny_runner, meter):
     settings = VerifySettings(ks=(0,), contexts=(8,), batch_sizes=(1, 8), repetitions=1)
     profile = new_profile(tiny_runner)
@@ -129,6 +145,8 @@ def test_energy_windows_span_the_meter_period():
         (["--target", "nope"], "nope"),
         (["--contexts", "12,abc"], "--contexts takes integers"),
         (["--batch-sizes", "0,2"], "--batch-sizes"),
+        (["--batched-ks", "0,x"], "--batched-ks takes integers"),
+        (["--batched-ks", "-1"], "--batched-ks takes K values"),
     ],
 )
 def test_cli_errors_are_one_line(args, message):
