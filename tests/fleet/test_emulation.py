@@ -62,6 +62,40 @@ def test_traces_that_do_not_hold_are_reported():
     assert any("not verified as the traces predict" in w for w in profile.warnings)
 
 
+def flipped_at(prefixes: set[tuple[int, ...]]):
+    """TARGET_FN with another top token after each of `prefixes`: a near-tie the server's
+    batched call breaks otherwise than the single-token trace did."""
+
+    def fn(prefix: tuple[int, ...]):
+        logits = TARGET_FN(prefix)
+        if tuple(prefix) in prefixes:
+            logits = logits.copy()
+            logits[(int(logits.argmax()) + 2) % V] = logits.max() + 1.0  # not the device's +1
+        return logits
+
+    return fn
+
+
+def test_a_verdict_that_differs_once_keeps_the_session_on_the_traced_text():
+    """The device goes on with the trace's text (the tokens the server did not keep lead the
+    next round): the session runs its planned length, the next round is as predicted."""
+    works = prompts()
+    flips = {tuple(works[0].prompt_ids) + tuple(int(t) for t in works[0].tokens[:5]),
+             tuple(works[1].prompt_ids) + tuple(int(t) for t in works[1].tokens[:9])}  # fmt: skip
+    inputs = fleet_inputs(group_inputs("g", count=2, k=3, works=works))
+    with FakeServer(FakeRunner(flipped_at(flips), V), max_sessions=8, max_batch=4) as s:
+        profile = run(inputs, s, duration_s=3.0, warmup_s=0.5)
+    assert profile.rounds_not_as_predicted > 0
+    assert {x.status for x in profile.session_samples} <= {"done", "cut"}
+    assert any(x.status == "done" and x.prompt in ("p0", "p1") for x in profile.session_samples)
+    by_session: dict = {}
+    for r in profile.round_samples:
+        by_session.setdefault((r.device, r.session), []).append(r)
+    after = [rounds[i + 1].as_predicted for rounds in by_session.values()
+             for i, r in enumerate(rounds[:-1]) if not r.as_predicted]  # fmt: skip
+    assert after and all(after)
+
+
 class SlowTarget(FakeRunner):
     """A target whose every forward call takes 250 ms: sessions wait long for their verdicts."""
 
