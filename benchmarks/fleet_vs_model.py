@@ -98,13 +98,16 @@ def emulate(path: Path, address: str, args, out: Path) -> FleetProfile:
     return load_profile(out, FleetProfile)
 
 
-def measure_verification(tmp: Path, max_batch: int) -> Path:
+def measure_verification(tmp: Path, max_batch: int, chunk_tokens: int) -> Path:
     out = tmp / "verification.json"
     batches = ",".join(str(b) for b in (1, 2, 4, 8, 16) if b <= max(2, max_batch))
-    print(f"verify-latency on CPU {SERVER_CPU} (K 0,1,2,4,8; batch {batches}) ...", flush=True)
-    subprocess.run(cli("verify-latency", "--threads", "1", "--ks", "0,1,2,4,8", "--contexts",
-                       "128,256", "--batch-sizes", batches, "--repetitions", "3", "--device",
-                       "bench", "--out", str(out), cpu=SERVER_CPU),
+    # batch 1 up to a prefill chunk (K = C - 1): what a chunk riding along costs
+    ks = ",".join(str(k) for k in sorted({0, 1, 2, 3, 4, 5, 6, 8, 16, 32, chunk_tokens - 1}))
+    print(f"verify-latency on CPU {SERVER_CPU} (K {ks} at batch 1, K 0,1,2,4,8 at batch "
+          f"{batches}) ...", flush=True)  # fmt: skip
+    subprocess.run(cli("verify-latency", "--threads", "1", "--ks", ks, "--batched-ks", "0,1,2,4,8",
+                       "--contexts", "128,256", "--batch-sizes", batches, "--repetitions", "3",
+                       "--device", "bench", "--out", str(out), cpu=SERVER_CPU),
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     return out
 
@@ -155,7 +158,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="fleet-vs-model-"))
     started = time.monotonic()
     if args.verification is None:
-        args.verification = measure_verification(tmp, args.max_batch)
+        args.verification = measure_verification(tmp, args.max_batch, args.prefill_chunk)
     cost = BatchCost.of(load_profile(args.verification, VerificationProfile))
     registry = load_registry(args.models)
     sizes = [int(n) for n in args.fleets.split(",")]

@@ -87,20 +87,23 @@ def predict_mva(groups: list[GroupLoad], cost: BatchCost, server: ServerTerms) -
     mean_ctx = float(np.average([g.context_tokens for g in groups], weights=counts))
     t1 = _call_s(cost, server, 1, mean_tokens, mean_ctx)
     times = {}
-
-    def alpha(j: int) -> float:
-        b = min(j, server.max_batch)
-        if b not in times:
-            times[b] = _call_s(cost, server, b, mean_tokens, mean_ctx)
-        return b * t1 / times[b]
-
-    slope = _per_token_s(cost, mean_ctx)
+    slope = _per_token_s(cost, mean_ctx, server.prefill_chunk_tokens)
     rounds_s = [_call_s(cost, server, 1, g.round_tokens, g.context_tokens) for g in groups]
     prefill_s = [g.prefill_tokens * slope / g.rounds_per_session for g in groups]
     # every round of a call waits for the whole call, whatever its own length: one service time
     # for every class (FCFS, class-independent, so the product form holds)
     round_s = float(np.average(rounds_s, weights=counts))
-    demand = round_s + float(np.average(prefill_s, weights=counts))
+    chunk_s = float(np.average(prefill_s, weights=counts))
+    demand = round_s + chunk_s
+
+    def alpha(j: int) -> float:
+        """Batching speeds up the rounds' part of the demand only: a prefill chunk costs its
+        tokens whatever rides with it (ragged packing)."""
+        b = min(j, server.max_batch)
+        if b not in times:
+            times[b] = _call_s(cost, server, b, mean_tokens, mean_ctx)
+        return demand / (round_s * times[b] / (b * t1) + chunk_s)
+
     think = [g.draft_s + g.net_s + g.think_s / g.rounds_per_session for g in groups]
     result = mva_load_dependent([g.count for g in groups], think, [demand] * len(groups), alpha,
                                 server.window_s)  # fmt: skip
@@ -116,10 +119,13 @@ def predict_mva(groups: list[GroupLoad], cost: BatchCost, server: ServerTerms) -
     return FleetPrediction(out, sum(p.tokens_per_s for p in out), 1.0 - result.idle)
 
 
-def _per_token_s(cost: BatchCost, ctx: float) -> float:
-    """Marginal server time of one more token in a call (the slope of t_v in K at batch 1):
-    what a prefill chunk riding along with the rounds adds (ragged packing)."""
-    return max(0.0, cost.latency_s(8, 1, ctx) - cost.latency_s(0, 1, ctx)) / 8
+def _per_token_s(cost: BatchCost, ctx: float, chunk_tokens: int) -> float:
+    """Server time per prefill token riding along with the rounds (ragged packing): the slope of
+    t_v at batch 1 over a chunk's length, t_v(C - 1) - t_v(0) over C - 1 tokens. A CPU's cost
+    per token falls as the call grows (docs/verification.md): the slope over the first 8 tokens
+    was twice what a 64-token chunk cost; the profile should reach K = C - 1 at batch 1."""
+    k = max(1, chunk_tokens - 1)
+    return max(0.0, cost.latency_s(k, 1, ctx) - cost.latency_s(0, 1, ctx)) / k
 
 
 def capacity(group: GroupLoad, cost: BatchCost, server: ServerTerms, itl_target_s: float,

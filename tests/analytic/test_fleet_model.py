@@ -98,6 +98,14 @@ def test_more_devices_share_the_server():
     assert total[-1] == pytest.approx(ceiling, rel=0.02)
 
 
+def test_batching_does_not_speed_up_prefill():
+    """Saturated with full batches of 8, a round costs t(8) / 8 of a call, and its session's
+    prefill share costs its tokens in full (a chunk rides along at its own cost)."""
+    many = predict_mva([load(64, prefill_tokens=100.0)], COST, SERVER)
+    per_round_s = (0.02 + 0.01 * 40) / 8 + 100 * 0.01 / 20
+    assert many.verified_tokens_per_s == pytest.approx(3.0 / per_round_s, rel=0.02)
+
+
 def test_capacity_is_the_last_count_meeting_the_target():
     target = predict_mva([load(6)], COST, SERVER).groups[0].itl_s
     assert capacity(load(), COST, SERVER, target * 1.0001) == 6
