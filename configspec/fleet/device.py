@@ -7,12 +7,12 @@ closes. A verdict that differs from the trace where the server kept no more than
 predicts (a near-tie the batched call broke otherwise) is recorded as not as predicted, and the
 device goes on with the trace's text: the trace's tokens the server did not keep lead the next
 round as committed tokens, so the server's cache holds the traced text again and the session
-keeps its planned length (ending it there made sessions short and multiplied prefills: in a
-4-device run on a CPU 9 of 13 sessions ended early and prefill took half the server's time).
-Two such rounds in a row, or a server that kept more than the trace allows, end the session as
-a mismatch: traces that do not hold. The server cannot tell it from `configspec edge`: same
-messages, same order, its own tokenizer fingerprint. Plain blocking code (time.sleep, queue.Queue, a Timer for the per-round
-deadline): under gevent's monkey patching (the load generator) the same code is cooperative.
+keeps its planned length (docs/fleet.md). Two such rounds in a row, or a server that kept more
+than the trace allows, end the session as a mismatch: traces that do not hold.
+
+The server cannot tell it from `configspec edge`: same messages, same order, its own tokenizer
+fingerprint. Plain blocking code (time.sleep, queue.Queue, a Timer for the per-round deadline):
+under gevent's monkey patching (the load generator) the same code is cooperative.
 """
 
 from __future__ import annotations
