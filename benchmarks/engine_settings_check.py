@@ -18,12 +18,12 @@ machine at the same --threads (`configspec run`, or profile + align + verify-lat
 alignment's traces .npz beside it). Timing figures are only as quiet as the machine: run it on a
 quiet one, right after profiling. Every case runs --passes times, interleaved in a new order each
 pass, and each figure's median is compared (a 2-vCPU VM's speed moved by up to 20% between runs
-minutes apart: docs/install.md). Not in the model, so expect these to show: llama.cpp's samplers over the whole
-vocabulary for every verified row and every draft token (no `overhead_ms_per_round` is assumed);
-under a threshold, a draft that continues past its own wrong token (the traces judge each
-position after the target's token, docs/alignment.md "Caveat"), which makes llama.cpp draft
-more than the walk predicts; and the run's continuation drifting from the traced one where
-batched verification picks another top token.
+minutes apart: docs/recommend.md). Not in the model, so expect these to show: llama.cpp's
+samplers over the whole vocabulary for every verified row and every draft token (no
+`overhead_ms_per_round` is assumed); under a threshold, a draft that continues past its own wrong
+token (the traces judge each position after the target's token, docs/alignment.md "Caveat"),
+which makes llama.cpp draft more than the walk predicts; and the run's continuation drifting
+from the traced one where batched verification picks another top token.
 
     python benchmarks/engine_settings_check.py [--results results] [--prompts 6] [--tokens N]
         [--policies "K=3,K<=16 tau=0.5"] [--threads 2] [--passes 3] [--scenario scenario.yaml]

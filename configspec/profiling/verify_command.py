@@ -55,12 +55,10 @@ def default_output(device: str) -> Path:
 
 
 def check_settings(settings: VerifySettings) -> None:
-    if not settings.ks or min(settings.ks) < 0:
-        raise ConfigspecError("K values must be >= 0, e.g. --k-max 16")
-    if settings.batched_ks is not None and (
-        not settings.batched_ks or min(settings.batched_ks) < 0
-    ):
-        raise ConfigspecError("--batched-ks takes K values >= 0 like 0,1,2,4,8,16")
+    for ks, message in ((settings.ks, "K values must be >= 0, e.g. --k-max 16"),
+                        (settings.batched_ks, "--batched-ks takes K values >= 0 like 0,1,2,4,8,16")):  # fmt: skip
+        if ks is not None and (not ks or min(ks) < 0):
+            raise ConfigspecError(message)
     if not settings.contexts or min(settings.contexts) < 1:
         raise ConfigspecError("--contexts takes positive token counts like 128,512")
     if not settings.batch_sizes or min(settings.batch_sizes) < 1:
