@@ -93,6 +93,19 @@ class FakeRunner(Runner):
     def forget(self, sequence: int, from_pos: int = 0) -> None:
         del self.sequences[sequence][from_pos:]
 
+    # Forks of sequence 0 (forward()'s cache): sequences 1..n start as a prefix of it.
+    def open_forks(self, n_forks: int, n_positions: int) -> None:
+        self.sequences = [[] for _ in range(n_forks + 1)]
+        self.batches = []
+        self.max_forks = n_forks
+        self.fork_positions = n_positions
+        self.rollback(0)
+
+    def fork(self, sequence: int, n_positions: int) -> None:
+        assert 1 <= sequence <= self.max_forks, f"fork {sequence} of {self.max_forks}"
+        assert n_positions <= len(self.cache), "fork past sequence 0"
+        self.sequences[sequence] = list(self.cache[:n_positions])
+
 
 def hashed_logits(seed: int, n_vocab: int, peak: float):
     """A deterministic 'model': pseudo-random logits seeded by the whole prefix (ints only, so

@@ -23,6 +23,7 @@ from configspec.alignment.walk import (
     fixed_draft_lengths,
     monte_carlo_estimate,
     monte_carlo_rounds,
+    rollout_draft_lengths,
     threshold_draft_lengths,
     topk_coverage,
     walk_with_lengths,
@@ -55,7 +56,18 @@ def policies(k_max: int, tau_grid: tuple[float, ...]) -> list[Policy]:
 def _lengths(trace: PromptTrace, policy: Policy) -> np.ndarray:
     if policy.tau is None:
         return fixed_draft_lengths(len(trace), policy.k_max)
-    return threshold_draft_lengths(trace.confidence, policy.k_max, policy.tau)
+    return threshold_lengths(trace, policy.k_max, policy.tau)
+
+
+def threshold_lengths(trace: PromptTrace, k_max: int, tau: float, llama_cpp: bool = False):
+    """D_s under a threshold on the softmax's confidence (configspec) or llama.cpp's p-min: past
+    the draft's own wrong token from the rollouts where the trace has them (greedy), else on the
+    teacher-forced confidences (sampled traces and older ones: an approximation)."""
+    confidence = trace.llama_cpp_confidence if llama_cpp else trace.confidence
+    past_miss = trace.llama_cpp_confidence_past_miss if llama_cpp else trace.confidence_past_miss
+    if past_miss is None:
+        return threshold_draft_lengths(confidence, k_max, tau)
+    return rollout_draft_lengths(trace.match, confidence, past_miss, k_max, tau)
 
 
 def summarize_prompt(
@@ -73,9 +85,8 @@ def summarize_prompt(
             )
         if trace.llama_cpp_confidence is not None:
             for tau in tau_grid:
-                d = threshold_draft_lengths(trace.llama_cpp_confidence, k_max, tau)
                 summary.llama_cpp[Policy.threshold(k_max, tau)] = walk_with_lengths(
-                    trace.match, d, caps
+                    trace.match, threshold_lengths(trace, k_max, tau, llama_cpp=True), caps
                 )
         return summary
     rng = np.random.default_rng([seed, zlib.crc32(trace.prompt_id.encode())])

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from configspec.alignment.prompts import Prompt
+from configspec.alignment.rollouts import MAX_FORKS, rollouts
 from configspec.alignment.summarize import (
     PromptSummary,
     summarize_cell,
@@ -122,6 +123,25 @@ def _save_traces(out: Path, states: list[_CellState]) -> None:
         handle.write(buffer.getvalue())
 
 
+def _open_forks(draft: Runner, settings: AlignmentSettings) -> None:
+    """Room for the rollouts past each wrong token (alignment/rollouts.py), where the draft's
+    runner can fork its cache; without it greedy thresholds are walked approximately."""
+    try:
+        draft.open_forks(MAX_FORKS, max(1, settings.k_max - 1))
+    except NotImplementedError:
+        pass
+
+
+def _run_on_past_misses(draft: Runner, prompt_tokens: list[int], trace: PromptTrace,
+                        rows: np.ndarray, settings: AlignmentSettings) -> None:  # fmt: skip
+    """The trace's confidences past each wrong token (alignment/rollouts.py), K max - 1 tokens
+    at most, down to the grid's smallest tau."""
+    trace.confidence_past_miss, trace.llama_cpp_confidence_past_miss = rollouts(
+        draft, prompt_tokens, trace.tokens, rows, trace.match, trace.llama_cpp_confidence,
+        settings.k_max - 1, min(settings.tau_grid),
+    )  # fmt: skip
+
+
 def chat_tokens(target: Runner, prompt: Prompt) -> list[int]:
     try:
         text = target.chat_prompt([m.model_dump() for m in prompt.messages])
@@ -152,6 +172,8 @@ def align_target(
                                 quant=cell.quant)  # fmt: skip
             runners.append(draft)
             check_same_tokenizer(draft, target, f"{cell.label}", target_model.name)
+            if "greedy" in settings.modes:
+                _open_forks(draft, settings)
             drafts.append(draft)
         states = [
             _CellState(
@@ -199,6 +221,9 @@ def align_target(
                         prompt.id, cont.tokens, rows[m_index],
                         cont.logits if sampled else None, settings.temperature if sampled else 0.0,
                     )  # fmt: skip
+                    if not sampled and draft.max_forks and settings.tau_grid:
+                        on_step(cell.label, f"{cell.label} drafts on from its misses")
+                        _run_on_past_misses(draft, tokens, trace, rows[m_index], settings)
                     state = states[c_index * len(settings.modes) + m_index]
                     state.traces.append(trace)
                     state.summaries.append(

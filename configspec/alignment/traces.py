@@ -20,7 +20,9 @@ continuation (Runner.forward(..., all_logits=True)) gives, for every continuatio
 
 Caveat: position t is conditioned on the target's tokens 0..t-1. In a real decoder, positions
 after the draft's first mismatch in a round are never judged, so walks stay exact for greedy
-decoding; only counts that look past a mismatch (drafted tokens under a threshold) approximate.
+decoding; only counts that look past a mismatch (drafted tokens under a threshold) approximate:
+a threshold draft goes on from its own wrong token. alignment/rollouts.py runs the draft on from
+each wrong token (`*_past_miss`), so greedy threshold counts are exact too; sampled ones are not.
 """
 
 from __future__ import annotations
@@ -56,6 +58,10 @@ class PromptTrace:
     rank: np.ndarray  # uint8, 0..RANK_CAP
     beta: np.ndarray | None = None  # float32, sampled mode only
     llama_cpp_confidence: np.ndarray | None = None  # float32; None in traces made before it
+    # greedy: [n, steps] confidences of the tokens the draft writes past its own wrong token
+    # (alignment/rollouts.py); None where the draft's runner cannot fork, or in older traces
+    confidence_past_miss: np.ndarray | None = None
+    llama_cpp_confidence_past_miss: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -130,6 +136,11 @@ def llama_cpp_confidence(logits: np.ndarray) -> np.ndarray:
     return 1.0 / np.exp(top - top.max(axis=-1, keepdims=True)).sum(axis=-1)
 
 
+def softmax_confidence(logits: np.ndarray) -> float:
+    """The top token's probability under the full softmax at T = 1 (greedy `confidence`)."""
+    return float(np.exp(_log_softmax_rows(np.asarray(logits)[None, :], 1.0).max()))
+
+
 def position_stats(
     prompt_id: str, tokens: np.ndarray, draft_rows: np.ndarray,
     target_rows: np.ndarray | None = None, temperature: float = 0.0,
@@ -169,7 +180,8 @@ def position_stats(
 
 # ---- storage -----------------------------------------------------------------------------------
 
-FIELDS = ("tokens", "match", "confidence", "rank", "beta", "llama_cpp_confidence")
+FIELDS = ("tokens", "match", "confidence", "rank", "beta", "llama_cpp_confidence",
+          "confidence_past_miss", "llama_cpp_confidence_past_miss")  # fmt: skip
 
 
 def pack_traces(key: str, traces: list[PromptTrace]) -> dict[str, np.ndarray]:

@@ -104,13 +104,37 @@ def threshold_draft_lengths(confidence: np.ndarray, k_max: int, tau: float) -> n
     may draft zero tokens (llama.cpp drops low-confidence drafts the same way); the end-of-trace cut
     applies too. Caveat: confidence[s+j] for j past a mismatch is conditioned on the target's token,
     not the draft's own, so the drafted count beyond a mismatch is approximate (never the accepted
-    count, which stops at the first mismatch anyway).
+    count, which stops at the first mismatch anyway); rollout_draft_lengths is exact.
     """
     conf = np.asarray(confidence, dtype=np.float64)
     n = len(conf)
     # run[s] = number of consecutive positions from s with confidence >= tau
     run = _run_lengths(conf >= tau)
     return np.minimum(np.minimum(run, k_max), n - 1 - np.arange(n)).astype(np.int64)
+
+
+def rollout_draft_lengths(
+    matches: np.ndarray, confidence: np.ndarray, past_miss: np.ndarray, k_max: int, tau: float
+) -> np.ndarray:
+    """D_s for threshold drafting, past the draft's own wrong token too.
+
+    From s the draft keeps tokens while confidence >= tau. If it stops at or before the first
+    mismatch m = s + run of matches, the teacher-forced confidences say where (exact). If
+    positions s..m are all confident, it drafts its wrong token at m and goes on with its own
+    text: then D_s = m - s + 1 + the run of past_miss[m] >= tau (alignment/rollouts.py). Capped
+    at k_max and by the end-of-trace cut as everywhere.
+    """
+    match = np.asarray(matches, dtype=bool)
+    n = len(match)
+    start = np.arange(n)
+    kept = _run_lengths(np.asarray(confidence, dtype=np.float64) >= tau)
+    accepted = _run_lengths(match)
+    miss = start + accepted  # the first mismatch from s (n: none before the end)
+    past = np.asarray(past_miss, dtype=np.float64) >= tau
+    own = np.zeros(n + 1, dtype=np.int64)
+    own[:n] = _run_lengths(past)[:, 0] if past.shape[-1] else 0
+    lengths = np.where((kept > accepted) & (miss < n), accepted + 1 + own[miss], kept)
+    return np.minimum(np.minimum(lengths, k_max), n - 1 - start).astype(np.int64)
 
 
 def _run_lengths(ones: np.ndarray) -> np.ndarray:

@@ -91,6 +91,20 @@ class Runner(ABC):
         """Drop positions >= from_pos of one sequence (0: free it)."""
         raise NotImplementedError(f"{self.backend} runner does not serve sequences")
 
+    # Forks of sequence 0 (optional; alignment's free-running drafts, alignment/rollouts.py).
+    #: how many forks open_forks() made room for (0: none)
+    max_forks: int = 0
+
+    def open_forks(self, n_forks: int, n_positions: int) -> None:
+        """Make room for sequences 1..n_forks beside sequence 0 (the one forward() uses), each
+        adding up to `n_positions` of its own to a prefix it shares with sequence 0; empties the
+        cache. decode_sequences() and forget() then address the forks by index."""
+        raise NotImplementedError(f"{self.backend} runner does not fork sequences")
+
+    def fork(self, sequence: int, n_positions: int) -> None:
+        """Sequence `sequence` (1..max_forks) becomes sequence 0's first `n_positions`."""
+        raise NotImplementedError(f"{self.backend} runner does not fork sequences")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Free the model's memory."""
 

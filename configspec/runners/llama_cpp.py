@@ -49,12 +49,13 @@ class LlamaCppRunner(Runner):
         if n_seq_max > 1:
             self._open_sequences(n_seq_max)
 
-    def _open_sequences(self, n_seq_max: int, unified: bool = False) -> None:
+    def _open_sequences(self, n_seq_max: int, unified: bool = False, n_cells: int = 0) -> None:
         """Swap in a context with room for n_seq_max sequences of n_ctx positions each, as
         llama-server's parallel slots run; llama-cpp-python's Llama has no n_seq_max option.
         unified=False: one KV stream per sequence (equal-length batches, verify-latency);
         unified=True: one shared KV buffer, so sequences of different lengths at different
-        positions go in one ubatch (llama-server's --kv-unified; the verification server)."""
+        positions go in one ubatch (llama-server's --kv-unified; the verification server).
+        n_cells: the KV cells in all (default n_ctx per sequence)."""
         from llama_cpp import _internals
 
         if n_seq_max > self._llama_cpp.llama_max_parallel_sequences():
@@ -64,7 +65,7 @@ class LlamaCppRunner(Runner):
             )
         params = self.llm.context_params
         params.n_seq_max = n_seq_max
-        params.n_ctx = self.n_ctx * n_seq_max  # n_ctx per sequence
+        params.n_ctx = n_cells or self.n_ctx * n_seq_max  # n_ctx per sequence
         params.kv_unified = unified
         with native_output_silenced():
             ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)
@@ -213,6 +214,24 @@ class LlamaCppRunner(Runner):
             None if item.logits_from is None else np.stack(r) if r else np.empty((0, self.n_vocab))
             for item, r in zip(items, rows, strict=True)
         ]
+
+    def open_forks(self, n_forks: int, n_positions: int) -> None:
+        """One unified KV buffer: sequence 0's n_ctx cells plus n_positions per fork; a fork's
+        shared prefix is the same cells tagged with both sequence ids (llama_memory_seq_cp
+        within one stream copies nothing)."""
+        self._open_sequences(1 + n_forks, unified=True, n_cells=self.n_ctx + n_forks * n_positions)
+        self.max_forks = n_forks
+        self.n_past = 0
+        self.n_sequences = 1
+
+    def fork(self, sequence: int, n_positions: int) -> None:
+        if not 1 <= sequence <= self.max_forks:
+            raise ValueError(f"fork {sequence}: open_forks() made room for {self.max_forks}")
+        if n_positions > self.n_past:
+            raise ValueError(f"fork at {n_positions} past sequence 0's {self.n_past} positions")
+        mem = self._llama_cpp.llama_get_memory(self.ctx)
+        self._llama_cpp.llama_memory_seq_rm(mem, sequence, -1, -1)
+        self._llama_cpp.llama_memory_seq_cp(mem, 0, sequence, 0, n_positions)
 
     def forget(self, sequence: int, from_pos: int = 0) -> None:
         mem = self._llama_cpp.llama_get_memory(self.ctx)

@@ -49,6 +49,11 @@ def test_real_run_shapes_and_ranges(aligned):
             assert np.all((t.tokens >= 0) & (t.tokens < 151936))
             if cell.mode == "sampled":
                 assert np.all((t.beta >= 0) & (t.beta <= 1))
+                assert t.confidence_past_miss is None  # the rollouts are greedy
+            else:  # the draft ran on past its wrong tokens (alignment/rollouts.py)
+                for past in (t.confidence_past_miss, t.llama_cpp_confidence_past_miss):
+                    assert past.shape == (len(t), K_MAX - 1)
+                    assert np.all(past[t.match] == 0)
         assert 0.0 <= cell.acceptance_rate <= 1.0
         assert len(cell.acceptance_by_position) == K_MAX
         for stats in [*cell.fixed_k, *cell.threshold]:

@@ -10,9 +10,10 @@ import pytest
 
 from configspec.alignment import sweep
 from configspec.alignment.prompts import load_prompts, select_prompts
+from configspec.alignment.summarize import threshold_lengths
 from configspec.alignment.sweep import align_target, group_by_target, traces_path
 from configspec.alignment.traces import unpack_traces
-from configspec.alignment.walk import greedy_walk
+from configspec.alignment.walk import greedy_walk, walk_with_lengths
 from configspec.errors import ConfigspecError
 from configspec.profiles.alignment import AlignmentProfile, AlignmentSettings
 from configspec.profiles.environment import Environment
@@ -86,8 +87,19 @@ def test_sweep_writes_cells_and_traces(fake_models, tmp_path):
         if cell.mode == "greedy":
             rounds = sum(greedy_walk(t.match, 2).rounds for t in traces)
             assert cell.stats(Policy.fixed(2)).rounds == rounds
+            # rollouts past the wrong tokens, read by the llama.cpp threshold walk
+            assert all(t.llama_cpp_confidence_past_miss.shape == (len(t), 3) for t in traces)
+            assert any(t.llama_cpp_confidence_past_miss.any() for t in traces)
+            for stats, llama_cpp in ((cell.threshold[0], False),
+                                     (cell.llama_cpp_threshold[0], True)):  # fmt: skip
+                drafted = sum(
+                    walk_with_lengths(t.match, threshold_lengths(t, 4, 0.3, llama_cpp)).drafted
+                    for t in traces
+                )
+                assert stats.tau == 0.3
+                assert stats.drafted_per_round * stats.rounds == pytest.approx(drafted)
         else:
-            assert all(t.beta is not None for t in traces)
+            assert all(t.beta is not None and t.confidence_past_miss is None for t in traces)
         assert [s.k_max for s in cell.fixed_k] == [1, 2, 3, 4]
         assert [s.tau for s in cell.threshold] == [0.3, 0.6]
 
