@@ -8,7 +8,8 @@ the alignment profile walked, greedy, --tokens tokens each. A pick that does not
 the target alone in `llama-bench` instead. Against it, the prediction for the same machine:
 
 - tokens drafted and kept per round: those prompts' traces walked with llama.cpp's own confidence
-  (the top token over the draft's top 10 logits, alignment/traces.py) and its stopping rule;
+  (the top token over the draft's top 10 logits, alignment/traces.py) and its stopping rule,
+  past the draft's own wrong tokens by the alignment's rollouts (alignment/rollouts.py);
 - tok/s: the analytic model for one host (draft and target side by side, no network), the draft
   paying its steps and its re-read of each verified batch as llama.cpp's draft-simple does
   (search/engines.py), at the mean context of the run.
@@ -20,10 +21,10 @@ quiet one, right after profiling. Every case runs --passes times, interleaved in
 pass, and each figure's median is compared (a 2-vCPU VM's speed moved by up to 20% between runs
 minutes apart: docs/recommend.md). Not in the model, so expect these to show: llama.cpp's
 samplers over the whole vocabulary for every verified row and every draft token (no
-`overhead_ms_per_round` is assumed); under a threshold, a draft that continues past its own wrong
-token (the traces judge each position after the target's token, docs/alignment.md "Caveat"),
-which makes llama.cpp draft more than the walk predicts; and the run's continuation drifting
-from the traced one where batched verification picks another top token.
+`overhead_ms_per_round` is assumed); and the run's continuation drifting from the traced one
+where batched verification picks another top token. An alignment made before the rollouts walks
+a threshold's draft past its wrong token on the target's text instead, and predicts too few
+drafted tokens (docs/alignment.md, "Caveat").
 
     python benchmarks/engine_settings_check.py [--results results] [--prompts 6] [--tokens N]
         [--policies "K=3,K<=16 tau=0.5"] [--threads 2] [--passes 3] [--scenario scenario.yaml]
@@ -100,6 +101,9 @@ def subset_profile(alignment: AlignmentProfile, path: Path, cells: list[Alignmen
                    prompt_ids: list[str], taus: list[float]) -> AlignmentProfile:  # fmt: skip
     """The alignment profile's `cells` re-walked on the prompts that run (and any extra tau)."""
     s = alignment.settings
+    if taus and min(taus) < min(s.tau_grid):  # the rollouts stopped at the grid's smallest
+        raise ConfigspecError(f"tau {min(taus):g} is below the alignment's smallest "
+                              f"({min(s.tau_grid):g}), where its rollouts stopped")  # fmt: skip
     grid = tuple(sorted({*s.tau_grid, *taus}))
     subset = []
     for cell in cells:
@@ -255,7 +259,9 @@ def check(args) -> None:
         for pid in prompt_ids:  # the prompt text as the alignment saw it (the target's template)
             text = target.chat_prompt([m.model_dump() for m in by_id[pid].messages])
             lengths.append(len(chat_tokens(target, by_id[pid])))
-            (folder / f"{pid}.txt").write_text(text)
+            # llama.cpp's -f drops one trailing newline (common/arg.cpp), and the chat template
+            # ends with one ("<|im_start|>assistant\n"): add one more to keep it
+            (folder / f"{pid}.txt").write_text(text + "\n" if text.endswith("\n") else text)
             files.append(folder / f"{pid}.txt")
     context = int(np.mean(lengths) + tokens / 2)  # where the run decodes, on average
     scenario = scenario.model_copy(update={"context_tokens": context})
