@@ -10,7 +10,10 @@ is fed the same profiles: the verification profile (measured here first, on CPU 
 server not yet running, unless --verification is given), the drafting profile's step times and
 the traces' rounds. The real system's own per-round terms (the transport's base round trip, the
 server's work outside the forward call) are calibrated once, from the 1-device run, and used
-for every fleet (docs/model.md). Both predictors are shown: exact MVA and the simulation. On a
+for every fleet (docs/model.md). The model describes the work each group did in the measured
+span: its prompts as played (predict.as_played; a group plays 3 to 5 of the 12 prompts in three
+minutes, and prompts differ in length and acceptance). Both predictors are shown: exact MVA
+and the simulation. On a
 shared machine the server's speed drifts between runs: each run's forward calls are compared
 with t_v for the same calls ("server speed", 1 = as profiled), and a last column gives MVA's
 error with t_v rescaled to that speed (a diagnostic, like measuring the inputs next to each run;
@@ -51,7 +54,14 @@ from configspec.analytic.batching import BatchCost
 from configspec.analytic.fleet_model import capacity, predict_mva
 from configspec.fleet.inputs import load_fleet_inputs, load_tokenizers
 from configspec.fleet.local_server import LocalServer
-from configspec.fleet.predict import FleetTerms, calibrate, group_load, predict, server_terms
+from configspec.fleet.predict import (
+    FleetTerms,
+    as_played,
+    calibrate,
+    group_load,
+    predict,
+    server_terms,
+)
 from configspec.fleet.spec import load_fleet
 from configspec.profiles.fleet import FleetProfile
 from configspec.profiles.io import load_profile
@@ -182,6 +192,7 @@ def main() -> None:
         rows, worst = [], 0.0
         speeds = {}
         for n, (profile, inputs) in runs.items():
+            inputs = as_played(inputs, profile)  # the prompts each group played in the span
             mva = predict(inputs, cost, terms, "mva")
             sim = predict(inputs, cost, terms, "simulation")
             speeds[n] = server_speed(profile, cost, inputs)

@@ -93,8 +93,11 @@ def run_session(
     stub, me: DeviceIdentity, session: int, work: PromptWork, rounds: list[PlannedRound],
     steps: StepSamples, rng: np.random.Generator, t0: float,
     on_round: Callable[[FleetRound], None], timeout_s: float, waited_s: float = 0.0,
+    on_end: Callable[[FleetSession], None] | None = None,
 ) -> FleetSession:  # fmt: skip
-    """Run one session to its end (or the first refusal, timeout or traces that do not hold)."""
+    """Run one session to its end (or the first refusal, timeout or traces that do not hold).
+    `on_end` gets the record however it ends: a session the load generator stops at the end of
+    the run (status "cut") is recorded too, so every measured round has its session's prompt."""
     clock = time.perf_counter
     stream = Stream(stub, timeout_s)
     record = FleetSession(group=me.group, device=me.device, session=session, prompt=work.id,
@@ -146,4 +149,6 @@ def run_session(
     finally:
         record.end_s = clock() - t0
         stream.close()
+        if on_end is not None:
+            on_end(record)
     return record

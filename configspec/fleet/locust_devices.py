@@ -86,8 +86,8 @@ class Device(User):
         sample = run_session(
             self.stub, self.me, self.sessions, self.works[i], self.rounds[i], self.steps,
             self.rng, self.shared.t0, self._on_round, self.shared.plan.round_timeout_s, waited_s,
+            on_end=self._report_session,
         )  # fmt: skip
-        self._report_session(sample)
         if sample.status == "refused":
             time.sleep(REFUSED_BACKOFF_S)
 

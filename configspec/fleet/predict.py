@@ -121,6 +121,26 @@ def sim_group(g: GroupInputs, n_vocab: int, terms: FleetTerms) -> SimGroup:
     )  # fmt: skip
 
 
+def as_played(inputs: FleetInputs, profile: FleetProfile) -> FleetInputs:
+    """The fleet's inputs with each group's prompts as a run played them: every prompt once per
+    session of it with a round in the measured span. A device cycles through the prompts one
+    session at a time, so a short run plays a few of them per group (3 to 5 of 12 in two
+    minutes), whose lengths and acceptance differ from the whole set's; the model compared
+    with such a run must describe the same work (docs/fleet.md)."""
+    span = in_span(profile.round_samples, profile.settings.warmup_s, profile.settings.duration_s)
+    measured = {(r.group, r.device, r.session) for r in span}
+    played: dict[str, list[str]] = {}
+    for s in profile.session_samples:
+        if (s.group, s.device, s.session) in measured:
+            played.setdefault(s.group, []).append(s.prompt)
+    groups = []
+    for g in inputs.groups:
+        by_id = {p.id: p for p in g.prompts}
+        prompts = [by_id[i] for i in played.get(g.group.name, []) if i in by_id]
+        groups.append(replace(g, prompts=prompts or g.prompts))
+    return replace(inputs, groups=groups)
+
+
 def predict(inputs: FleetInputs, cost: BatchCost, terms: FleetTerms = FleetTerms(),
             method: str = "mva", seed: int = 0) -> FleetPrediction:  # fmt: skip
     """Per-group goodput and latency and the server's throughput, by MVA or simulation."""
