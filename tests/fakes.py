@@ -137,3 +137,32 @@ def table_logits(table: np.ndarray):
     """A bigram model: the next-token distribution depends on the last token only."""
     log_table = np.log(table)
     return lambda prefix: log_table[prefix[-1]]
+
+
+def reference_decode(target_fn, draft_fn, prompt: list[int], n: int, k_max: int,
+                     tau: float | None = None, confidence=None) -> tuple[int, int, list[int]]:  # fmt: skip
+    """A minimal greedy speculative decoder on pure functions, with the walk's end-of-trace cut:
+    draft up to min(K, remaining - 1) of the draft's OWN top tokens (with `tau`, stopping before
+    one whose `confidence(row)` is below it: llama.cpp's draft-simple loop with its top-10
+    confidence, configspec's with the softmax), keep the prefix the target's argmax agrees with,
+    add the target's token. Returns (rounds, tokens drafted, output)."""
+    out: list[int] = []
+    rounds = drafted_total = 0
+    while len(out) < n:
+        cap = min(k_max, n - len(out) - 1)
+        drafted: list[int] = []
+        while len(drafted) < cap:
+            row = draft_fn(tuple(prompt + out + drafted))
+            if tau is not None and confidence(row) < tau:
+                break
+            drafted.append(int(np.argmax(row)))
+        accepted = 0
+        for token in drafted:
+            if int(np.argmax(target_fn(tuple(prompt + out + drafted[:accepted])))) != token:
+                break
+            accepted += 1
+        out += drafted[:accepted]
+        out.append(int(np.argmax(target_fn(tuple(prompt + out)))))
+        rounds += 1
+        drafted_total += len(drafted)
+    return rounds, drafted_total, out

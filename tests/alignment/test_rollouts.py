@@ -22,37 +22,9 @@ from configspec.alignment.walk import (
     threshold_draft_lengths,
     walk_with_lengths,
 )
-from tests.fakes import FakeRunner, agreeing_draft, hashed_logits
+from tests.fakes import FakeRunner, agreeing_draft, hashed_logits, reference_decode
 
 V = 64
-
-
-def _threshold_rounds(target_fn, draft_fn, prompt, n, k_max, tau, confidence):
-    """A greedy threshold decoder (llama.cpp's draft-simple loop, common/speculative.cpp draft(),
-    with `confidence` its top-10 p-min; configspec's with the softmax), with the walk's
-    end-of-trace cut: draft the draft's top token while its confidence >= tau, up to K max,
-    from its OWN tokens; keep the prefix the target agrees with, add the target's token.
-    Returns (rounds, drafted, output)."""
-    out: list[int] = []
-    rounds = drafted_total = 0
-    while len(out) < n:
-        cap = min(k_max, n - len(out) - 1)
-        drafted: list[int] = []
-        while len(drafted) < cap:
-            row = draft_fn(tuple(prompt + out + drafted))
-            if confidence(row) < tau:
-                break
-            drafted.append(int(np.argmax(row)))
-        accepted = 0
-        for token in drafted:
-            if int(np.argmax(target_fn(tuple(prompt + out + drafted[:accepted])))) != token:
-                break
-            accepted += 1
-        out += drafted[:accepted]
-        out.append(int(np.argmax(target_fn(tuple(prompt + out)))))
-        rounds += 1
-        drafted_total += len(drafted)
-    return rounds, drafted_total, out
 
 
 def _traced(seed, n, k_max, tau_min):
@@ -82,8 +54,8 @@ def test_the_walk_with_rollouts_drafts_what_the_decoder_drafts(seed, llama_cpp):
     teacher_forced = trace.llama_cpp_confidence if llama_cpp else trace.confidence
     approximate_differs = False
     for tau in (0.3, 0.5, 0.7):
-        rounds, drafted, out = _threshold_rounds(target_fn, draft_fn, prompt, n, k_max, tau,
-                                                 confidence)  # fmt: skip
+        rounds, drafted, out = reference_decode(target_fn, draft_fn, prompt, n, k_max, tau,
+                                                confidence)  # fmt: skip
         assert out == cont.tokens.tolist()
         caps = fixed_draft_lengths(n, k_max)
         lengths = threshold_lengths(trace, k_max, tau, llama_cpp)

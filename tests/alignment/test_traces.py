@@ -19,7 +19,7 @@ from configspec.alignment.traces import (
     unpack_traces,
 )
 from configspec.alignment.walk import greedy_walk, threshold_walk, total
-from tests.fakes import FakeRunner, agreeing_draft, hashed_logits
+from tests.fakes import FakeRunner, agreeing_draft, hashed_logits, reference_decode
 
 V = 40
 
@@ -134,28 +134,6 @@ def test_draft_logits_row_t_predicts_token_t():
             assert np.allclose(r[t], expected)
 
 
-def _greedy_decoder_rounds(target_fn, draft_fn, prompt, n, k):
-    """A minimal greedy speculative decoder on pure functions, with the walk's end-of-trace cut:
-    draft D = min(K, remaining - 1) tokens from the draft's OWN tokens, keep the prefix the
-    target's argmax agrees with, add the target's token."""
-    out: list[int] = []
-    rounds = 0
-    while len(out) < n:
-        d = min(k, n - len(out) - 1)
-        drafted: list[int] = []
-        for _ in range(d):
-            drafted.append(int(np.argmax(draft_fn(tuple(prompt + out + drafted)))))
-        accepted = 0
-        for token in drafted:
-            if int(np.argmax(target_fn(tuple(prompt + out + drafted[:accepted])))) != token:
-                break
-            accepted += 1
-        out += drafted[:accepted]
-        out.append(int(np.argmax(target_fn(tuple(prompt + out)))))
-        rounds += 1
-    return rounds, out
-
-
 @pytest.mark.parametrize("k", [1, 2, 4, 8])
 def test_greedy_walk_of_the_trace_equals_a_real_greedy_decoder(k):
     target_fn = hashed_logits(11, V, peak=3.0)
@@ -165,7 +143,7 @@ def test_greedy_walk_of_the_trace_equals_a_real_greedy_decoder(k):
     cont = generate(target, prompt, n, 0.0)
     trace = position_stats("p", cont.tokens, draft_logits(draft, prompt, [cont.tokens])[0])
     assert 0 < trace.match.mean() < 1  # the test needs both matches and mismatches
-    rounds, out = _greedy_decoder_rounds(target_fn, draft_fn, prompt, n, k)
+    rounds, _, out = reference_decode(target_fn, draft_fn, prompt, n, k)
     assert out == cont.tokens.tolist()
     walk = greedy_walk(trace.match, k)
     assert walk.rounds == rounds and walk.tokens == n
