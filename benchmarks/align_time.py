@@ -2,7 +2,8 @@
 
 Runs the real alignment (configspec.alignment.command.align: the target writes a greedy and a
 sampled continuation per prompt, every draft x quantization reads them in one teacher-forced
-pass) and prints: wall time and its split (target generation vs each draft's reading), then per
+pass, then runs on from each of its wrong tokens in the greedy one: alignment/rollouts.py) and
+prints: wall time and its split (target generation vs each draft's reading), then per
 quantization the mean acceptance rate and tokens per round at K = 1, 2, 4, 8 from the traces
 (greedy: exact walk; sampled: expected walk with its Monte Carlo 95% spread) next to the i.i.d.
 closed form (1 - a^(K+1)) / (1 - a) at the same mean rate a.
