@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from configspec.alignment.traces import llama_cpp_confidence, softmax_confidence
+from configspec.alignment.traces import llama_cpp_confidence
 from configspec.runners.base import Runner, SequenceTokens
+from configspec.speculative.sampling import max_probability
 
 MAX_FORKS = 255  # llama.cpp's LLAMA_MAX_SEQ (256) less sequence 0
 
 
 def branch_points(match: np.ndarray, confidence: np.ndarray, tau_min: float) -> list[int]:
-    """Positions whose wrong top token a threshold round may draft. The last position is never
-    drafted (walk: D_s <= n - s - 1), so it needs no rollout."""
+    """Positions whose wrong top token a threshold round may draft and then draft past. A round
+    drafts no further than position n - 2 (walk: D_s <= n - s - 1), so the last two positions
+    need no rollout."""
     n = len(match)
-    return [m for m in range(n - 1) if not match[m] and confidence[m] >= tau_min]
+    return [m for m in range(n - 2) if not match[m] and confidence[m] >= tau_min]
 
 
 def rollouts(
@@ -53,27 +55,24 @@ def rollouts(
     draft.forward([*prompt_tokens, *(int(t) for t in continuation[:-1])])
     for lo in range(0, len(points), draft.max_forks):
         chunk = points[lo : lo + draft.max_forks]
-        # fork i + 1 holds the text before m, then the draft's own tokens from its wrong one on
-        active = {}
+        # fork i + 1 holds the text before chunk[i], then its wrong token and its own tokens
+        # after it, one per step; every fork feeds its j-th token at step j
+        feed = {}
         for i, m in enumerate(chunk):
             draft.fork(i + 1, prompt + m)
-            # a round never drafts past position n - 2 (the end cut)
-            active[i + 1] = [m, prompt + m, int(np.argmax(draft_rows[m])), min(steps, n - 2 - m)]
-        active = {seq: a for seq, a in active.items() if a[3] > 0}
-        while active:
-            rows = draft.decode_sequences(
-                [SequenceTokens(seq, pos, [token], 0) for seq, (_, pos, token, _) in active.items()]
-            )
-            done = []
-            for (seq, state), row in zip(active.items(), rows, strict=True):
-                m, pos, _, left = state
-                j = pos - prompt - m
+            feed[i + 1] = int(np.argmax(draft_rows[m]))
+        for j in range(steps):
+            items = [SequenceTokens(seq, prompt + chunk[seq - 1] + j, [token], 0)
+                     for seq, token in feed.items()]  # fmt: skip
+            for seq, row in zip(list(feed), draft.decode_sequences(items), strict=True):
+                m = chunk[seq - 1]
                 conf = float(llama_cpp_confidence(row[-1]))
-                out[:, m, j] = softmax_confidence(row[-1]), conf
-                state[1:] = [pos + 1, int(np.argmax(row[-1])), left - 1]
-                if conf < tau_min or left == 1:
-                    done.append(seq)
-            for seq in done:
-                del active[seq]
-                draft.forget(seq)
+                out[:, m, j] = max_probability(row[-1]), conf
+                feed[seq] = int(np.argmax(row[-1]))
+                # a round never drafts past position n - 2 (the end cut)
+                if conf < tau_min or j + 1 == min(steps, n - 2 - m):
+                    del feed[seq]
+                    draft.forget(seq)
+            if not feed:
+                break
     return out[0], out[1]

@@ -136,11 +136,6 @@ def llama_cpp_confidence(logits: np.ndarray) -> np.ndarray:
     return 1.0 / np.exp(top - top.max(axis=-1, keepdims=True)).sum(axis=-1)
 
 
-def softmax_confidence(logits: np.ndarray) -> float:
-    """The top token's probability under the full softmax at T = 1 (greedy `confidence`)."""
-    return float(np.exp(_log_softmax_rows(np.asarray(logits)[None, :], 1.0).max()))
-
-
 def position_stats(
     prompt_id: str, tokens: np.ndarray, draft_rows: np.ndarray,
     target_rows: np.ndarray | None = None, temperature: float = 0.0,

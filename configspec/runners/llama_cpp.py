@@ -65,7 +65,7 @@ class LlamaCppRunner(Runner):
             )
         params = self.llm.context_params
         params.n_seq_max = n_seq_max
-        params.n_ctx = n_cells or self.n_ctx * n_seq_max  # n_ctx per sequence
+        params.n_ctx = n_cells or self.n_ctx * n_seq_max  # default: n_ctx per sequence
         params.kv_unified = unified
         with native_output_silenced():
             ctx = _internals.LlamaContext(model=self.llm._model, params=params, verbose=False)

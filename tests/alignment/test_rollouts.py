@@ -14,7 +14,6 @@ from configspec.alignment.traces import (
     generate,
     llama_cpp_confidence,
     position_stats,
-    softmax_confidence,
 )
 from configspec.alignment.walk import (
     fixed_draft_lengths,
@@ -22,6 +21,7 @@ from configspec.alignment.walk import (
     threshold_draft_lengths,
     walk_with_lengths,
 )
+from configspec.speculative.sampling import max_probability
 from tests.fakes import FakeRunner, agreeing_draft, hashed_logits, reference_decode
 
 V = 64
@@ -50,7 +50,7 @@ def test_the_walk_with_rollouts_drafts_what_the_decoder_drafts(seed, llama_cpp):
     target_fn, draft_fn, prompt, cont, trace = _traced(seed, n, k_max, tau_min)
     assert 0 < trace.match.mean() < 1
     assert len(branch_points(trace.match, trace.llama_cpp_confidence, tau_min)) > 8  # > forks
-    confidence = llama_cpp_confidence if llama_cpp else softmax_confidence
+    confidence = llama_cpp_confidence if llama_cpp else max_probability
     teacher_forced = trace.llama_cpp_confidence if llama_cpp else trace.confidence
     approximate_differs = False
     for tau in (0.3, 0.5, 0.7):
