@@ -180,6 +180,9 @@ def verify_latency(
         None, help="K values at batch sizes above 1 (default: as batch 1)."
     ),
     repetitions: int = typer.Option(5, min=1, help="Timed calls per point (raw samples kept)."),
+    passes: int = typer.Option(
+        1, min=1, help="Sweeps over the grid, repetitions split between them (a drifting VM)."
+    ),
     device: str = typer.Option(None, help="Device name (default: hostname)."),
     out: Path = typer.Option(None, help="Output (default results/<device>/verification-*.json)."),
     power_w: float = typer.Option(None, help="Active power in W, if you know it (estimate)."),
@@ -197,7 +200,7 @@ def verify_latency(
     settings = VerifySettings(
         ks=list(k_values), contexts=list(_ints(contexts, "--contexts", "128,512")),
         batch_sizes=list(_ints(batch_sizes, "--batch-sizes", "1,2,4,8")), repetitions=repetitions,
-        batched_ks=list(_ints(batched_ks, "--batched-ks", "0,1,2,4,8")) if batched_ks else None,
+        passes=passes, batched_ks=list(_ints(batched_ks, "--batched-ks", "0,1,2,4,8")) if batched_ks else None,
     )  # fmt: skip
     run_verify(VerifyOptions(models=models, target=target, threads=threads, settings=settings,
                              device=device, out=out, power_w=power_w, idle_power_w=idle_power_w,

@@ -35,6 +35,10 @@ class VerifySettings(BaseModel):
     contexts: list[int] = Field(default_factory=lambda: [128, 512])
     batch_sizes: list[int] = Field(default_factory=lambda: [1, 2, 4, 8])
     repetitions: int = 5
+    # sweeps over the whole grid, the repetitions split between them: a machine whose speed
+    # drifts over minutes (a shared VM) spreads the drift over every point instead of
+    # confounding it with whichever context or batch size came last (profiling/verification.py)
+    passes: int = 1
     warmup_calls: int = 1
     all_logits: bool = True  # the call returns every row's logits, as verification needs
     kv_layout: str = ""  # how batched sequences are laid out in the KV cache
@@ -51,6 +55,11 @@ class VerifySettings(BaseModel):
     def ks_at(self, batch: int) -> list[int]:
         """The K values timed at this batch size."""
         return self.ks if batch == 1 or self.batched_ks is None else self.batched_ks
+
+    def repetitions_in_pass(self, index: int) -> int:
+        """Timed calls per point in pass `index`: the repetitions split as evenly as they go."""
+        base, extra = divmod(self.repetitions, self.passes)
+        return base + (index < extra)
 
     def points(self, batch_sizes: list[int] | None = None) -> list[tuple[int, int, int]]:
         """(context, batch, K) in measuring order: one prefill per context, one copy per batch."""

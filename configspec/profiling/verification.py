@@ -6,6 +6,11 @@ forward call with every row's logits returned (verification reads them all), and
 rolled back to the context after it, so every repetition starts from the same state
 (llama-bench's warm-up + repetitions; only the forward call is timed). Energy is read from the
 power meter over windows of consecutive calls, at least as long as the meter's update period.
+
+With `passes` > 1 the whole grid is swept that many times, each pass timing its share of the
+repetitions, and a point keeps the samples of every pass. A shared machine's speed drifts by
+10-30% over minutes (docs/verification.md); one pass times each context in its own stretch of
+minutes, so the drift reads as a context effect. Passes cost one prefill per context each.
 """
 
 from __future__ import annotations
@@ -82,7 +87,8 @@ def measure_verification(
     on_point: Callable[[VerifyPoint], None] | None = None,
 ) -> VerificationProfile:  # fmt: skip
     """Measure every (context, batch, K) point into `profile`, calling `save` after each
-    (context, batch) group; on Ctrl-C mark the profile interrupted, save it and re-raise."""
+    (context, batch) group; on Ctrl-C mark the profile interrupted, save it and re-raise.
+    `on_point` hears of each point once per pass."""
     batches = supported_batches(runner, settings.batch_sizes)
     skipped = sorted(set(settings.batch_sizes) - set(batches))
     if skipped:
@@ -90,24 +96,31 @@ def measure_verification(
             f"batch sizes {skipped} skipped: the {runner.backend} runner holds at most "
             f"{runner.max_sequences} sequence(s) per call"
         )
+    merged: dict[tuple[int, int, int], VerifyPoint] = {}
     try:
-        for context_len in settings.contexts:
-            context, next_tokens = verify_tokens(runner, context_len, settings.k_max)
-            runner.reset()
-            runner.forward(context)  # prefill once; sequences 1.. copy it
-            for batch in batches:
-                runner.rollback(context_len)
-                runner.share_prefix(batch)
-                for k in settings.ks_at(batch):
-                    point, warnings = time_point(
-                        runner, context_len, batch, k, next_tokens, settings.repetitions,
-                        settings.warmup_calls, meter,
-                    )  # fmt: skip
-                    profile.points.append(point)
-                    profile.warnings = sorted(set(profile.warnings) | set(warnings))
-                    if on_point:
-                        on_point(point)
-                save()
+        for index in range(settings.passes):
+            repetitions = settings.repetitions_in_pass(index)
+            if repetitions == 0:
+                break
+            for context_len in settings.contexts:
+                context, next_tokens = verify_tokens(runner, context_len, settings.k_max)
+                runner.reset()
+                runner.forward(context)  # prefill once; sequences 1.. copy it
+                for batch in batches:
+                    runner.rollback(context_len)
+                    runner.share_prefix(batch)
+                    for k in settings.ks_at(batch):
+                        point, warnings = time_point(
+                            runner, context_len, batch, k, next_tokens, repetitions,
+                            settings.warmup_calls, meter,
+                        )  # fmt: skip
+                        key = (context_len, batch, k)
+                        merged[key] = merged_point(merged[key], point) if key in merged else point
+                        profile.points = list(merged.values())
+                        profile.warnings = sorted(set(profile.warnings) | set(warnings))
+                        if on_point:
+                            on_point(point)
+                    save()
     except KeyboardInterrupt:
         profile.interrupted = True
         if profile.points:
@@ -116,6 +129,20 @@ def measure_verification(
     finally:
         runner.reset()
     return profile
+
+
+def merged_point(first: VerifyPoint, later: VerifyPoint) -> VerifyPoint:
+    """One point from two passes over it: every latency and energy sample of both."""
+    energy = (
+        Summary.of(first.energy_j.samples + later.energy_j.samples)
+        if first.energy_j is not None and later.energy_j is not None
+        else None
+    )
+    windows = [w for w in (first.calls_per_energy_window, later.calls_per_energy_window) if w]
+    return first.model_copy(update={
+        "latency_s": Summary.of(first.latency_s.samples + later.latency_s.samples),
+        "energy_j": energy, "calls_per_energy_window": max(windows) if windows else None,
+    })  # fmt: skip
 
 
 def supported_batches(runner: Runner, batch_sizes: list[int]) -> list[int]:

@@ -65,6 +65,11 @@ def check_settings(settings: VerifySettings) -> None:
         raise ConfigspecError("--batch-sizes takes positive integers like 1,2,4,8")
     if settings.repetitions < 1:
         raise ConfigspecError("--repetitions must be at least 1")
+    if not 1 <= settings.passes <= settings.repetitions:
+        raise ConfigspecError(
+            f"--passes is 1 to --repetitions ({settings.repetitions}), not {settings.passes}: "
+            "each pass times at least one call per point"
+        )
 
 
 def print_verification(profile: VerificationProfile) -> None:
@@ -167,7 +172,9 @@ def verify_latency(options: VerifyOptions) -> tuple[VerificationProfile, Path]:
             power_basis=meter.basis,
         )  # fmt: skip
         out = o.out or default_output(profile.environment.device)
-        steps = len(settings.points(supported_batches(runner, settings.batch_sizes)))
+        steps = settings.passes * len(
+            settings.points(supported_batches(runner, settings.batch_sizes))
+        )
         try:
             with step_progress("verification latency", steps) as (advance, describe, _):
 

@@ -6,10 +6,12 @@ import json
 
 import pytest
 
+from configspec.errors import ConfigspecError
 from configspec.profiles.environment import Environment
 from configspec.profiles.io import load_profile, save_profile
 from configspec.profiles.verification import VerificationProfile, VerifySettings
 from configspec.profiling.verification import energy_window_calls, measure_verification
+from configspec.profiling.verify_command import check_settings
 from configspec.runners import open_runner
 from device_profilers.estimate import EstimatedMeter, PowerEstimate
 from tests.runners.tiny_models import build_pair
@@ -66,6 +68,31 @@ def test_profile_has_every_point_with_raw_samples(tiny_runner, meter, tmp_path):
     loaded = load_profile(out, VerificationProfile)
     assert loaded.points == profile.points and not loaded.interrupted
     assert tiny_runner.n_past == 0  # left clean
+
+
+def test_passes_sweep_the_grid_again_and_pool_the_samples(tiny_runner, meter):
+    """5 repetitions over 2 passes: 3 calls per point in the first sweep, 2 in the second, one
+    point per (context, batch, K) holding all 5 samples in order; the grid is swept twice."""
+    settings = VerifySettings(ks=(0, 2), contexts=(8, 16), batch_sizes=(1, 2), repetitions=5,
+                              passes=2)  # fmt: skip
+    assert [settings.repetitions_in_pass(i) for i in range(2)] == [3, 2]
+    profile = new_profile(tiny_runner)
+    heard = []
+    measure_verification(tiny_runner, profile, settings, meter,
+                         on_point=lambda p: heard.append((p.context_tokens, p.batch, p.k,
+                                                          p.latency_s.n)))  # fmt: skip
+    assert [(p.context_tokens, p.batch, p.k) for p in profile.points] == settings.points()
+    assert heard == [(*key, 3) for key in settings.points()] + [
+        (*key, 2) for key in settings.points()
+    ]
+    for p in profile.points:
+        assert p.latency_s.n == 5 == len(p.latency_s.samples)
+        assert len(p.energy_j.samples) == 5  # one window per call here: every window kept
+
+
+def test_more_passes_than_repetitions_is_refused():
+    with pytest.raises(ConfigspecError, match="--passes is 1 to --repetitions"):
+        check_settings(VerifySettings(repetitions=2, passes=3))
 
 
 def test_more_tokens_cost_more_time(tiny_runner, meter):
