@@ -1,24 +1,33 @@
-"""Does a verification call cost more when the server holds other sessions' caches?
+"""Does a verification call cost more when the server holds other sessions' caches, and is that
+cost what one sequence at the same number of cells costs?
 
 `configspec serve` keeps every session in one unified KV buffer (llama.cpp's kv_unified, as
-llama-server does), so sequences of different lengths share one forward call. The
-verify-latency profile times each batch in its own streams, without other sessions present.
-This times one call of T tokens (at context 200) while 16, 8, 4 and 0 other sessions of 200
-tokens each sit in the same buffer (filled once, then freed in steps: prefilling is the slow
-part), --reps calls each, medians: the demo target, 1 thread, pinned to one CPU, as the fleet
-benchmark's server runs.
+llama-server does), so sequences of different lengths share one forward call. A call's attention
+then reads every cell of the buffer up to the highest one in use (llama.cpp's
+llama_kv_cache::get_n_kv), so the fleet model prices a call at the context all sessions hold
+together (docs/model.md). This checks that rule: one call of T tokens on a session at context
+200 while 0, 8 and 16 other sessions of 200 tokens sit in the same buffer, against one sequence
+alone at the same total cells (200, 1800, 3400). Every case is its own context, prefilled once
+(2 threads), then timed on one CPU with 1 thread, as the fleet benchmark's server runs; the cases
+are interleaved in a shuffled order per repetition, so the machine's drift over minutes falls on
+all of them alike. Medians of --reps calls.
 
-    python benchmarks/kv_occupancy.py [--reps 5] [--cpu 0]
+    python benchmarks/kv_occupancy.py [--reps 6] [--cpu 0]
+
+Run time: about 4 min of prefill (12,400 tokens) and 2 min of calls on a 2-core Xeon.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import llama_cpp
 import numpy as np
 
 from configspec.registry import load_registry
@@ -27,45 +36,78 @@ from configspec.runners.llama_cpp import LlamaCppRunner
 from configspec.sources.resolve import model_file
 
 TARGET, QUANT = "qwen2.5-coder-1.5b", "Q4_K_M"
-CONTEXT = 200
-TOKENS = (1, 4, 16, 32)
-OTHERS = (0, 4, 8, 16)
+CONTEXT = 200  # each session's cells
+OTHERS = (0, 8, 16)
+TOKENS = (1, 5, 16)
+PREFILL_THREADS = 2
+
+
+def shared_buffer(path: Path, others: int, text: list[int]) -> Callable[[int], None]:
+    """A unified buffer holding session 0 and `others` more, each at CONTEXT; a call appends T
+    tokens to session 0 and drops them again."""
+    runner = LlamaCppRunner(path, threads=PREFILL_THREADS, n_ctx=CONTEXT + max(TOKENS))
+    runner.open_sequences(1 + max(OTHERS), CONTEXT + max(TOKENS))
+    for s in range(1 + others):
+        runner.decode_sequences([SequenceTokens(s, 0, text[s * CONTEXT : (s + 1) * CONTEXT], None)])
+    llama_cpp.llama_set_n_threads(runner.ctx, 1, 1)
+    probe = text[-max(TOKENS) :]
+
+    def call(n: int) -> None:
+        runner.decode_sequences([SequenceTokens(0, CONTEXT, probe[:n], 0)])
+        runner.forget(0, CONTEXT)
+
+    return call
+
+
+def one_sequence(path: Path, cells: int, text: list[int]) -> Callable[[int], None]:
+    """One sequence alone at `cells` positions; a call appends T tokens and rolls them back."""
+    runner = LlamaCppRunner(path, threads=PREFILL_THREADS, n_ctx=cells + max(TOKENS))
+    runner.forward(text[:cells])
+    llama_cpp.llama_set_n_threads(runner.ctx, 1, 1)
+    probe = text[-max(TOKENS) :]
+
+    def call(n: int) -> None:
+        runner.forward_batch([probe[:n]], all_logits=True)
+        runner.rollback(cells)
+
+    return call
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--reps", type=int, default=6)
     parser.add_argument("--cpu", type=int, default=0)
     args = parser.parse_args()
-    os.sched_setaffinity(0, {args.cpu})
     path = model_file(load_registry(Path("models.yaml")).get(TARGET), QUANT)
-    target = LlamaCppRunner(path, threads=1, n_ctx=CONTEXT + max(TOKENS))
-    target.open_sequences(1 + max(OTHERS), CONTEXT + max(TOKENS))
-    context = [int(t) for t in np.random.default_rng(0).integers(100, 5000, CONTEXT)]
-    target.decode_sequences([SequenceTokens(0, 0, context, None)])
-    for s in range(1, 1 + max(OTHERS)):
-        target.decode_sequences([SequenceTokens(s, 0, context, None)])
-    times: dict[tuple[int, int], list[float]] = {}
-    for others in sorted(OTHERS, reverse=True):
-        for s in range(1 + others, 1 + max(OTHERS)):
-            target.forget(s, 0)
-        for _ in range(args.reps):
-            for n in TOKENS:
-                t0 = time.perf_counter()
-                target.decode_sequences([SequenceTokens(0, CONTEXT, context[:n], 0)])
-                times.setdefault((others, n), []).append(time.perf_counter() - t0)
-                target.forget(0, CONTEXT)
-    print(f"{TARGET} {QUANT}, 1 thread on CPU {args.cpu}; one call of T tokens at context "
-          f"{CONTEXT}, other sessions of {CONTEXT} tokens in the same KV buffer; "
-          f"median of {args.reps}")  # fmt: skip
-    print(f"{'other sessions':>14} " + " ".join(f"{f'T={n} ms':>14}" for n in TOKENS))
-    for others in OTHERS:
-        cells = []
+    cells = [CONTEXT * (1 + n) for n in OTHERS]
+    text = [int(t) for t in np.random.default_rng(0).integers(100, 5000, max(cells) + 64)]
+    started = time.monotonic()
+    cases: dict[str, Callable[[int], None]] = {}
+    for n, c in zip(OTHERS, cells, strict=True):
+        cases[f"shared, {n} others ({c} cells)"] = shared_buffer(path, n, text)
+        cases[f"one sequence at {c}"] = one_sequence(path, c, text)
+    print(f"prefilled in {time.monotonic() - started:.0f} s", flush=True)
+    os.sched_setaffinity(0, {args.cpu})
+    times: dict[tuple[str, int], list[float]] = {}
+    order = random.Random(0)
+    for _ in range(args.reps):
         for n in TOKENS:
-            ms = 1e3 * statistics.median(times[(others, n)])
-            base = 1e3 * statistics.median(times[(0, n)])
-            cells.append(f"{ms:>6.0f} ({ms / base - 1:+4.0%})")
-        print(f"{others:>14} " + " ".join(f"{c:>14}" for c in cells))
+            names = list(cases)
+            order.shuffle(names)
+            for name in names:
+                t0 = time.perf_counter()
+                cases[name](n)
+                times.setdefault((name, n), []).append(time.perf_counter() - t0)
+    base = {n: statistics.median(times[(f"one sequence at {CONTEXT}", n)]) for n in TOKENS}
+    print(f"{TARGET} {QUANT}, 1 thread on CPU {args.cpu}; one call of T tokens; median of "
+          f"{args.reps}, interleaved; (vs one sequence at {CONTEXT})")  # fmt: skip
+    print(f"{'case':<34} " + " ".join(f"{f'T={n}':>16}" for n in TOKENS))
+    for name in cases:
+        row = []
+        for n in TOKENS:
+            ms = 1e3 * statistics.median(times[(name, n)])
+            row.append(f"{ms:>6.0f} ms ({ms / 1e3 / base[n] - 1:+4.0%})")
+        print(f"{name:<34} " + " ".join(f"{c:>16}" for c in row))
 
 
 if __name__ == "__main__":

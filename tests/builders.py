@@ -159,13 +159,14 @@ def alignment_profile(cells: list[AlignmentCell], backend_version: str = "1.0") 
 def verification_profile(base_s: float = 0.02, per_token_s: float = 0.01, k_max: int = 8,
                          contexts: tuple[int, ...] = (256,), power_w: float | None = 100.0,
                          batches: tuple[int, ...] = (1,), k_min: int = 0,
-                         target_sha: str = "") -> VerificationProfile:  # fmt: skip
-    """Latency = base + per_token * (K + 1) * batch (linear, like a CPU); energy = power x time."""
+                         target_sha: str = "", per_cell_s: float = 0.0) -> VerificationProfile:  # fmt: skip
+    """Latency = base + per_token * (K + 1) * batch (linear, like a CPU) + per_cell * context
+    (attention reading the cache); energy = power x time."""
     points = []
     for batch in batches:
         for ctx in contexts:
             for k in range(k_min, k_max + 1):
-                lat = base_s + per_token_s * (k + 1) * batch
+                lat = base_s + per_token_s * (k + 1) * batch + per_cell_s * ctx
                 points.append(VerifyPoint(
                     k=k, batch=batch, context_tokens=ctx, latency_s=constant(lat),
                     energy_j=None if power_w is None else constant(power_w * lat),

@@ -8,6 +8,12 @@ population-weighted mean of t_v(D_c, 1) + the per-round work outside the forward
 session's prefill chunks spread over its rounds. Batching is the server's load-dependent rate:
 with j rounds present it verifies b = min(j, max_batch) per call of t(b) = t_v(mean tokens, b) +
 b x per-round work, so alpha(j) = b t(1) / t(b) (t(b) at the population-weighted mean length).
+Every call is priced at the context the server's KV buffer holds (`held_context`): configspec
+serve keeps all sessions in one unified buffer, and a call's attention reads every cell of it up
+to the highest one in use (llama.cpp's llama_kv_cache::get_n_kv), so with N sessions open a call
+costs what one sequence at the sum of their contexts costs (benchmarks/kv_occupancy.py: within
+4% for calls of 1 and 5 tokens next to 8 and 16 other sessions). Every device of a closed loop
+holds its session's cells while it drafts (think time between sessions is not subtracted).
 The batching window delays a round that finds the server idle (while others may still send).
 A round's own residence is its own service plus the queue ahead of it (in units of the whole
 demand: others' rounds and prefill chunks); its session's prefill share belongs to the wait for
@@ -55,6 +61,9 @@ class ServerTerms:
     # sessions the server holds at once; the simulation refuses (and retries) beyond it, MVA's
     # closed population never exceeds it in the fleets it is used for
     max_sessions: int = 1 << 30
+    # one KV buffer for all sessions (configspec serve, llama-server --kv-unified): a call pays
+    # attention over every session's cells; False: each session's own cells only (paged)
+    shared_kv: bool = True
 
 
 @dataclass(frozen=True)
@@ -84,11 +93,14 @@ def predict_mva(groups: list[GroupLoad], cost: BatchCost, server: ServerTerms) -
     """Per-group goodput and latency and the server's throughput for a closed-loop fleet."""
     counts = np.array([g.count for g in groups], float)
     mean_tokens = float(np.average([g.round_tokens for g in groups], weights=counts))
-    mean_ctx = float(np.average([g.context_tokens for g in groups], weights=counts))
+    mean_ctx = held_context(groups, server)
     t1 = _call_s(cost, server, 1, mean_tokens, mean_ctx)
     times = {}
     slope = _per_token_s(cost, mean_ctx, server.prefill_chunk_tokens)
-    rounds_s = [_call_s(cost, server, 1, g.round_tokens, g.context_tokens) for g in groups]
+    contexts = [mean_ctx if server.shared_kv else g.context_tokens for g in groups]
+    rounds_s = [
+        _call_s(cost, server, 1, g.round_tokens, c) for g, c in zip(groups, contexts, strict=True)
+    ]
     prefill_s = [g.prefill_tokens * slope / g.rounds_per_session for g in groups]
     # every round of a call waits for the whole call, whatever its own length: one service time
     # for every class (FCFS, class-independent, so the product form holds)
@@ -117,6 +129,15 @@ def predict_mva(groups: list[GroupLoad], cost: BatchCost, server: ServerTerms) -
         out.append(GroupPrediction(g.name, g.count, goodput, 1.0 / goodput, decoding_s, server_s,
                                    float(result.throughput[k] * g.tokens_per_round)))  # fmt: skip
     return FleetPrediction(out, sum(p.tokens_per_s for p in out), 1.0 - result.idle)
+
+
+def held_context(groups: list[GroupLoad], server: ServerTerms) -> float:
+    """The context a call is priced at: with a shared KV buffer, the cells every open session
+    holds (sum of count x mean context); otherwise a round's own mean context."""
+    counts = [g.count for g in groups]
+    if server.shared_kv:
+        return float(sum(g.count * g.context_tokens for g in groups))
+    return float(np.average([g.context_tokens for g in groups], weights=counts))
 
 
 def _per_token_s(cost: BatchCost, ctx: float, chunk_tokens: int) -> float:

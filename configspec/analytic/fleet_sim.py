@@ -8,7 +8,8 @@ engine.py): a call takes the waiting rounds in arrival order, up to `max_batch`,
 once when the batch is full, when every ready session has a round waiting, or when the window
 since the first waiting round has passed; one prefill chunk of the oldest prefilling session
 rides along (or goes alone); the call lasts t_v of its tokens (batching.BatchCost) plus the
-per-round work outside the forward call. Sessions beyond `max_sessions` are refused and retried
+per-round work outside the forward call, at the context the KV buffer holds (fleet_model:
+with a shared buffer, the cells of every open session). Sessions beyond `max_sessions` are refused and retried
 after a second. The output is the same records the emulation writes (FleetRound, FleetSession),
 summarised by the same code. Seeded, so a run is reproducible.
 """
@@ -254,12 +255,20 @@ class Simulation:
         batch, self._jobs = jobs[: self.server.max_batch], jobs[self.server.max_batch :]
         chunk_session = prefilling[0] if prefilling else None
         chunk = min(chunk_session.todo, self.server.prefill_chunk_tokens) if chunk_session else 0
-        contexts = [j.session.context for j in batch] or [chunk_session.context]
-        verify_s = self.cost.call_s([j.tokens for j in batch], chunk, float(np.mean(contexts)))
+        verify_s = self.cost.call_s([j.tokens for j in batch], chunk,
+                                    self._call_context(batch, chunk_session))  # fmt: skip
         busy_s = verify_s + self.server.round_overhead_s * len(batch)
         self._busy = True
         self._at(self._now + busy_s, self._call_end, batch, chunk_session, chunk, verify_s,
                  self._now)  # fmt: skip
+
+    def _call_context(self, batch: list[_Job], chunk_session: _ServerSession | None) -> float:
+        """Shared KV: the cells every open session holds (its prefilled part); otherwise the
+        mean context of the call's own sessions."""
+        if self.server.shared_kv:
+            return float(sum(s.context - s.todo for s in self._open))
+        contexts = [j.session.context for j in batch] or [chunk_session.context]
+        return float(np.mean(contexts))
 
     def _call_end(self, batch: list[_Job], chunk_session, chunk: int, verify_s: float,
                   started_s: float) -> None:  # fmt: skip

@@ -4,6 +4,7 @@ server, the discrete-event simulation of the engine, capacity and the server-onl
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -150,3 +151,48 @@ def test_the_window_gathers_rounds_while_others_may_still_send():
     window = _simulate(3, window_s=1.0, span=60, ramp_s=0.1)
     assert {r.batch_size for r in window} == {3}  # it waits until every session has sent
     assert max(r.queue_s for r in window) <= 1.0
+
+
+# t_v as above + 0.0001 s per cell of context: attention reads every cell of the KV buffer
+COST_BY_CONTEXT = BatchCost.of(
+    verification_profile(batches=(1, 2, 4, 8), contexts=(100, 4000), per_cell_s=1e-4)
+)
+
+
+def test_a_shared_kv_buffer_prices_each_call_at_every_sessions_cells():
+    """configspec serve keeps every session in one KV buffer: a call's attention reads all of
+    it, so with 2 + 2 devices at contexts 300 and 500 every call costs t_v at 1600 cells."""
+    groups = [load(2, context_tokens=300.0), replace(load(2, context_tokens=500.0), name="h")]
+    shared = predict_mva(groups, COST_BY_CONTEXT, SERVER)
+    paged = predict_mva(groups, COST_BY_CONTEXT, replace(SERVER, shared_kv=False))
+    assert shared.verified_tokens_per_s < paged.verified_tokens_per_s
+    one_call_s = 0.02 + 0.01 * 5 + 1e-4 * 1600
+    lone = predict_mva([load(1, context_tokens=1600.0, draft_s=1e3)], COST_BY_CONTEXT, SERVER)
+    assert lone.groups[0].server_s == pytest.approx(one_call_s)
+    saturated = predict_mva([load(64, context_tokens=25.0, draft_s=0.0, net_s=0.0)],
+                            COST_BY_CONTEXT, SERVER)  # fmt: skip
+    full_call_s = 0.02 + 0.01 * 40 + 1e-4 * 64 * 25  # batches of 8, 64 sessions' cells
+    assert saturated.verified_tokens_per_s == pytest.approx(8 * 3.0 / full_call_s, rel=0.01)
+    # one device alone holds only its own cells: shared or not, the same
+    alone = [load(1, context_tokens=300.0)]
+    assert predict_mva(alone, COST_BY_CONTEXT, SERVER).groups[0].server_s == pytest.approx(
+        predict_mva(alone, COST_BY_CONTEXT, replace(SERVER, shared_kv=False)).groups[0].server_s
+    )
+
+
+def test_the_simulation_prices_calls_at_the_cells_of_every_open_session():
+    script = SessionScript("p", 201, tuple(ScriptRound(4, 4, 3, 3 * i) for i in range(20)))
+    group = SimGroup("g", 4, (script,), lambda calls, ctx, rng: 0.05 * calls, 0.01, 0.01)
+    runs = {}
+    for shared in (True, False):
+        server = ServerTerms(8, 0.0, 512, shared_kv=shared)
+        sim = Simulation([group], COST_BY_CONTEXT, server, seed=1).run(120.0)
+        # calls without a prefill chunk riding along
+        runs[shared] = [r for r in in_span(sim.rounds, 20.0, 100.0)
+                        if r.batch_tokens == 5 * r.batch_size]  # fmt: skip
+    assert len(runs[True]) > 50 and len(runs[False]) > 50
+    # each call's context: its own rounds' (paged) or all 4 sessions' (shared), 200 + 3i each
+    paged_extra = [r.verify_s - COST.call_s([5] * r.batch_size, 0, 256) for r in runs[False]]
+    shared_extra = [r.verify_s - COST.call_s([5] * r.batch_size, 0, 256) for r in runs[True]]
+    assert max(paged_extra) < 1e-4 * 260 + 1e-9
+    assert min(shared_extra) > 1e-4 * 4 * 200 - 1e-9
