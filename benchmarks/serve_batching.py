@@ -5,11 +5,14 @@ that actually formed. Target: within 15%.
 How the 2 cores are shared: the server (1 thread) is pinned to CPU 0 and every edge (1 thread
 each) to CPU 1, so the edges take turns on one core while the server verifies on the other. Each
 edge runs greedy K=4 on its own prompts. Before each serving run, `configspec verify-latency`
-(1 thread, CPU 0, K 0-8, batch 1..N, contexts 128 and 256) measures t_v(K, B) the way the
-verification profile always does (equal-length sequences sharing a prefix). For every batch the
-server verified (without a prefill chunk in it), the prediction is t_v at its tokens per
-sequence - 1, its size and its mean context; the server's verified tokens per second of forward
-time is compared with the same tokens over the predicted time. About 10 minutes.
+(1 thread, CPU 0, K 0-8, batch 1..N, contexts 128, 512 and 1024, 3 passes over the grid so the
+machine's drift spreads over every point) measures t_v(K, B) the way the verification profile
+always does (equal-length sequences sharing a prefix). For every batch the server verified
+(without a prefill chunk in it), the prediction is t_v at its tokens per sequence - 1, its size
+and the cells every open session held (the server keeps them in one KV buffer and a call's
+attention reads all of it, docs/model.md; a server that did not record them: the batch's mean
+context); the server's verified tokens per second of forward time is compared with the same
+tokens over the predicted time. About 15 minutes.
 
     python benchmarks/serve_batching.py [--sessions 1,2,4] [--k 4] [--window-ms 30]
 """
@@ -37,8 +40,9 @@ from configspec.profiles.verification import VerificationProfile  # noqa: E402
 def verify_profile(tmp: Path, batches: int) -> VerificationProfile:
     out = tmp / f"verification-{batches}.json"
     subprocess.run(pinned("verify-latency", "--target", TARGET, "--threads", "1", "--ks",
-                       "0,1,2,4,8", "--contexts", "128,256", "--batch-sizes",
+                       "0,1,2,4,8", "--contexts", "128,512,1024", "--batch-sizes",
                        ",".join(str(b) for b in range(1, batches + 1)), "--repetitions", "3",
+                       "--passes", "3",
                        "--device", "bench", "--out", str(out), cpu=SERVER_CPU),
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     return load_profile(out, VerificationProfile)
@@ -91,7 +95,11 @@ def main() -> None:
         batches = [b for b in serving.batches if b.rounds and not b.prefill_tokens]
         measured_s = sum(b.verify_s for b in batches)
         predicted_s = sum(
-            float(curves[b.rounds].latency(b.tokens / b.rounds - 1, int(b.context_tokens)))
+            float(
+                curves[b.rounds].latency(
+                    b.tokens / b.rounds - 1, b.held_tokens or int(b.context_tokens)
+                )
+            )
             for b in batches
         )
         tokens = sum(b.verified_tokens for b in batches)

@@ -42,6 +42,7 @@ class BatchSample(BaseModel):
     verify_s: float
     context_tokens: float = 0.0  # mean cache position of the rounds in it
     verified_tokens: int = 0  # accepted + 1 over its rounds
+    held_tokens: int = 0  # KV cells all open sessions held (one shared buffer; 0: not recorded)
 
 
 class ServerRoundSample(BaseModel):

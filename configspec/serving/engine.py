@@ -106,6 +106,9 @@ class BatchRecord:
     verify_s: float
     context_tokens: float = 0.0  # mean cache position of the rounds verified (0: none)
     verified_tokens: int = 0  # accepted + 1 over its rounds
+    # KV cells every open session held as the call ran: the sessions share one buffer, and the
+    # call's attention reads all of it (docs/model.md prices a call at this context)
+    held_tokens: int = 0
 
 
 @dataclass
@@ -346,6 +349,8 @@ class VerifyEngine:
             items.append(SequenceTokens(s.sequence, s.n_past, tokens, None))
         if not items:
             return
+        with self._cond:
+            held = sum(s.n_past for s in self._sessions.values())
         t0 = self.clock()
         try:
             rows = self.runner.decode_sequences(items)
@@ -360,7 +365,8 @@ class VerifyEngine:
         contexts = [i.pos for i in items[: len(jobs)]]
         record = BatchRecord(t0 - self.started_s, len(jobs), n_tokens,
                              len(chunk[1]) if chunk else 0, verify_s,
-                             sum(contexts) / len(contexts) if contexts else 0.0)  # fmt: skip
+                             sum(contexts) / len(contexts) if contexts else 0.0,
+                             held_tokens=held)  # fmt: skip
         round_records = []
         with self._cond:
             for job, job_rows in zip(jobs, rows, strict=False):

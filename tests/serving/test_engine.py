@@ -62,6 +62,9 @@ def test_rounds_of_sessions_that_arrive_together_share_one_forward_call():
         (batch,) = runner.batches[-1:]
         assert sorted(i.sequence for i in batch) == sorted(c.session.sequence for c in clients)
         assert [i.pos for i in batch] == [2, 3, 1]  # prompt[:-1] was prefilled
+        # the call's record: the cells every open session held (one shared KV buffer)
+        assert e.stats.batches[-1].held_tokens == 2 + 3 + 1
+        assert e.stats.batches[-1].context_tokens == pytest.approx(2.0)
     finally:
         e.stop()
 
