@@ -50,6 +50,11 @@ class BatchCost:
     def largest_batch(self) -> int:
         return max(self.curves)
 
+    @property
+    def largest_context(self) -> int:
+        """The largest profiled context; t_v is held there beyond it."""
+        return max(max(c.contexts) for c in self.curves.values())
+
     def latency_s(self, k: float, batch: float, context_tokens: float) -> float:
         """t_v(K, B, context), linear in B between profiled sizes and past the largest."""
         sizes = sorted(self.curves)

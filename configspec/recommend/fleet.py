@@ -21,7 +21,7 @@ import yaml
 from rich.table import Table
 
 from configspec.analytic.batching import BatchCost
-from configspec.analytic.fleet_model import ServerTerms, predict_mva, server_only
+from configspec.analytic.fleet_model import ServerTerms, held_context, predict_mva, server_only
 from configspec.analytic.scenario import load_scenario
 from configspec.atomic_io import write_json_atomic, write_text_atomic
 from configspec.errors import ConfigspecError
@@ -181,6 +181,22 @@ def _search(groups, server, cost, prices, options) -> tuple[list[Joint], str]:
                             advance), method  # fmt: skip
 
 
+def context_warnings(joint: Joint, cost: BatchCost, server: ServerChoices) -> list[str]:
+    """A fleet whose sessions hold more KV cells than the verification profile reaches is
+    priced low: every call reads all of them (one shared buffer), t_v stops growing at the
+    profile's largest context."""
+    terms = ServerTerms(joint.max_batch, joint.window_s, server.chunk)
+    held = held_context([c.load for c in joint.picks], terms)
+    if held <= cost.largest_context:
+        return []
+    return [
+        f"the joint pick's sessions hold about {held:.0f} KV cells together and every call "
+        f"reads them all (one shared buffer), but the verification profile reaches context "
+        f"{cost.largest_context}: its calls are priced low; re-run verify-latency with "
+        f"--contexts up to {math.ceil(held / 256) * 256}"
+    ]
+
+
 def recommend_fleet(options: FleetRecommendOptions) -> dict:
     from configspec.registry import load_registry
 
@@ -225,6 +241,7 @@ def recommend_fleet(options: FleetRecommendOptions) -> dict:
                  "cost": 1 - joint.usd_per_1m_tokens / per_device.usd_per_1m_tokens,
                  "energy": 1 - joint.joules_per_token / per_device.joules_per_token},
         "per_device_meets_targets": per_device.feasible,
+        "warnings": context_warnings(joint, cost, server),
         "baseline": "server-only, model: the target alone with continuous batching "
                     "(analytic/fleet_model.server_only)",
         "scaling": scaling(fleet, joint, cost, server),
@@ -237,6 +254,8 @@ def recommend_fleet(options: FleetRecommendOptions) -> dict:
     write_text_atomic(out_dir / "fleet-recommendations.yaml",
                       yaml.safe_dump(report, sort_keys=False, width=100))  # fmt: skip
     write_json_atomic(out_dir / "fleet-recommendations.json", report)
+    for warning in report["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     if options.json:
         print_json(report)
     else:

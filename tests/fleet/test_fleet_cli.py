@@ -50,6 +50,10 @@ def test_recommend_fleet_gives_a_joint_pick_and_fleet_files(tmp_path):
         ready = yaml.safe_load((out / name).read_text())
         assert all(g["draft"] and g["quant"] and g["policy"]["k_max"] for g in ready["groups"])
     assert "joint pick vs per-device picks" in result.stdout  # the table; logs on stderr
+    # 5 devices' sessions hold more cells than the fixture's contexts (128, 256) reach
+    (warning,) = report["warnings"]
+    assert "reaches context 256" in warning and "re-run verify-latency" in warning
+    assert "priced low" in result.stderr.replace("\n", " ")
     as_json = run_cli("recommend", "--fleet", str(fleet), "--out-dir", str(out), "--json")
     assert json.loads(as_json.stdout)["joint"] == joint
 
