@@ -7,6 +7,9 @@ file's server settings). Each is then run for real: a `configspec serve` with th
 batching (1 thread, CPU 0) and `configspec fleet` (CPU 1; emulated draft compute and network,
 real server, verification, batching, protocol). The table compares the predicted and the
 measured verified tokens/s and each group's mean inter-token latency against its target.
+recommend predicts from the whole prompt set, which a long-running fleet plays; a run of two
+minutes plays a few prompts per group, so each run is also re-predicted (MVA and simulation) with
+the prompts it played (fleet/predict.as_played, docs/fleet.md "Compare like with like").
 
     python benchmarks/fleet_joint_pick.py FLEET.yaml [--duration 120] [--warmup 30]
         [--objective goodput] [--calibration FLEET_PROFILE]
@@ -24,10 +27,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from configspec.analytic.batching import BatchCost
+from configspec.fleet.inputs import load_fleet_inputs, load_tokenizers
 from configspec.fleet.local_server import LocalServer
+from configspec.fleet.predict import FleetTerms, as_played, calibrate, predict
 from configspec.fleet.spec import load_fleet
 from configspec.profiles.fleet import FleetProfile
 from configspec.profiles.io import load_profile
+from configspec.profiles.verification import VerificationProfile
+from configspec.registry import load_registry
 
 SERVER_CPU, EMULATOR_CPU = "0", "1"
 
@@ -97,6 +105,31 @@ def main() -> None:
     print(f"\nverified tok/s: per-device picks {base.server.verified_tokens_per_s:.2f}, joint "
           f"{joint.server.verified_tokens_per_s:.2f}: measured gain {gain:+.1%}, predicted "
           f"{report['gain']['goodput']:+.1%}; runs in {tmp}")  # fmt: skip
+    as_played_table(args, tmp, measured)
+
+
+def as_played_table(args, tmp: Path, measured: dict[str, FleetProfile]) -> None:
+    """Each run against the model given the prompts it played."""
+    registry = load_registry(args.models)
+    terms = calibrate(load_profile(args.calibration, FleetProfile)) if args.calibration else (
+        FleetTerms())  # fmt: skip
+    print("\nwith the prompts each run played (verified tok/s, measured / predicted):")
+    rates = {}
+    for name, profile in measured.items():
+        fleet = load_fleet(tmp / f"fleet-{name}.yaml")
+        cost = BatchCost.of(load_profile(Path(fleet.verification), VerificationProfile),
+                            fleet.server.packing)  # fmt: skip
+        inputs = as_played(load_fleet_inputs(fleet, registry, load_tokenizers(fleet, registry)),
+                           profile)  # fmt: skip
+        mva, sim = (predict(inputs, cost, terms, m) for m in ("mva", "simulation"))
+        m = profile.server.verified_tokens_per_s
+        rates[name] = (m, mva.verified_tokens_per_s, sim.verified_tokens_per_s)
+        print(f"  {name:<11} {m:.2f} / MVA {mva.verified_tokens_per_s:.2f} "
+              f"({mva.verified_tokens_per_s / m - 1:+.1%}), simulation "
+              f"{sim.verified_tokens_per_s:.2f} ({sim.verified_tokens_per_s / m - 1:+.1%})")  # fmt: skip
+    (bm, bp, bs), (jm, jp, js) = rates["per-device"], rates["joint"]
+    print(f"  gain of the joint pick, as played: measured {jm / bm - 1:+.1%}, MVA {jp / bp - 1:+.1%},"
+          f" simulation {js / bs - 1:+.1%}")  # fmt: skip
 
 
 if __name__ == "__main__":
