@@ -266,6 +266,9 @@ def recommend(
         None, help="A fleet file: one joint pick for devices sharing a server."
     ),
     calibration: Path = typer.Option(None, help="--fleet: a fleet profile (per-round overheads)."),
+    confirm: int = typer.Option(
+        20, min=0, help="--fleet: simulate the N best joint picks by MVA; the best simulated wins."
+    ),
     models: Path = ModelsOpt,
 ) -> None:
     """Search draft x quant x policy (or no speculation) per device, or jointly for a --fleet;
@@ -279,8 +282,8 @@ def recommend(
         recommend_fleet(FleetRecommendOptions(
             fleet=fleet, models=models, scenario=scenario, objective=objective,
             method="auto" if method == "exact" else method, evaluations=evaluations or 20000,
-            storage=storage, seed=seed, calibration=calibration, out_dir=out_dir or results,
-            json=json,
+            storage=storage, seed=seed, calibration=calibration, confirm=confirm,
+            out_dir=out_dir or results, json=json,
         ))  # fmt: skip
         return
 

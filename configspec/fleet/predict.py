@@ -153,10 +153,15 @@ def predict(inputs: FleetInputs, cost: BatchCost, terms: FleetTerms = FleetTerms
             raise ConfigspecError("open-loop groups need the simulation (MVA is closed-loop)")
         return predict_mva([group_load(g, inputs.n_vocab, terms) for g in inputs.groups],
                            cost, server)  # fmt: skip
-    sim = Simulation(
-        [sim_group(g, inputs.n_vocab, terms) for g in inputs.groups], cost,
-        replace(server, max_sessions=spec.max_sessions), seed,
-    ).run(SIM_WARMUP_S + SIM_SPAN_S, ramp_s=SIM_WARMUP_S / 2)  # fmt: skip
+    return simulate([sim_group(g, inputs.n_vocab, terms) for g in inputs.groups], cost,
+                    replace(server, max_sessions=spec.max_sessions), seed)  # fmt: skip
+
+
+def simulate(groups: list[SimGroup], cost: BatchCost, server: ServerTerms,
+             seed: int = 0) -> FleetPrediction:  # fmt: skip
+    """The simulation's figures for these groups, after a warm-up, over SIM_SPAN_S."""
+    sim = Simulation(groups, cost, server, seed).run(SIM_WARMUP_S + SIM_SPAN_S,
+                                                     ramp_s=SIM_WARMUP_S / 2)  # fmt: skip
     return summarise_simulation(sim, SIM_WARMUP_S, SIM_SPAN_S)
 
 

@@ -27,7 +27,7 @@ from configspec.atomic_io import write_json_atomic, write_text_atomic
 from configspec.errors import ConfigspecError
 from configspec.fleet.inputs import FleetReader, load_tokenizers
 from configspec.fleet.measure import server_power
-from configspec.fleet.predict import FleetTerms, calibrate, group_load
+from configspec.fleet.predict import FleetTerms, calibrate, group_load, sim_group, simulate
 from configspec.fleet.spec import Fleet, load_fleet
 from configspec.output import print_json, stdout
 from configspec.profiles.fleet import FleetProfile
@@ -41,6 +41,7 @@ from configspec.search.fleet import (
     ServerChoices,
     alone,
     best,
+    confirm,
     enumerate_joint,
     evaluate_joint,
     joint_space_size,
@@ -60,6 +61,7 @@ class FleetRecommendOptions:
     storage: str | None = None
     seed: int = 0
     calibration: Path | None = None  # a fleet profile: the real system's own per-round terms
+    confirm: int = 20  # the best joint configurations by MVA that the simulation re-evaluates
     out_dir: Path = Path("results")
     json: bool = False  # print the fleet recommendations as JSON on stdout instead of the table
 
@@ -76,11 +78,12 @@ def _candidates(reader: FleetReader, fleet: Fleet, terms: FleetTerms) -> list[li
                 policy = stats.policy
                 g = reader.group(group.model_copy(update={"draft": a.draft, "quant": a.quant,
                                                           "policy": policy}))  # fmt: skip
+                n_vocab = reader.tokenizers.n_vocab
                 mine.append(Candidate(
-                    group.name, a.draft, a.quant, policy,
-                    group_load(g, reader.tokenizers.n_vocab, terms), g.draft_power_w,
-                    g.idle_power_w,
+                    group.name, a.draft, a.quant, policy, group_load(g, n_vocab, terms),
+                    g.draft_power_w, g.idle_power_w,
                     group.itl_target_ms / 1000.0 if group.itl_target_ms else None,
+                    sim_group(g, n_vocab, terms),
                 ))  # fmt: skip
         if not mine:
             raise ConfigspecError(f"group {group.name}: no draft x quant is in both "
@@ -109,6 +112,16 @@ def _independent(groups: list[list[Candidate]], cost: BatchCost, prices: Prices,
                                      server.overhead_s)) for c in ok]  # fmt: skip
         picks.append(min(single, key=lambda cj: cj[1].objective(objective))[0])
     return tuple(picks)
+
+
+def _simulation(cost: BatchCost, max_sessions: int, seed: int):
+    """The simulation as a predictor of joint configurations (fleet/predict.simulate)."""
+
+    def predictor(picks: tuple[Candidate, ...], server: ServerTerms):
+        groups = [replace(c.sim, count=c.load.count) for c in picks]
+        return simulate(groups, cost, replace(server, max_sessions=max_sessions), seed)
+
+    return predictor
 
 
 def _one(c: Candidate) -> Candidate:
@@ -224,9 +237,19 @@ def recommend_fleet(options: FleetRecommendOptions) -> dict:
     independent = _independent(everything, cost, prices, server, objective)
     groups = [prune(c, cost) for c in everything]
     results, method = _search(groups, server, cost, prices, options)
-    joint = best(results, objective)
+    mva_pick = best(results, objective)
+    joint, predicted_by, predictor = mva_pick, "mva", None
+    if options.confirm > 0:  # MVA screens, the simulation decides (search/fleet.py)
+        predictor = _simulation(cost, spec.max_sessions, options.seed)
+        n = min(options.confirm, len(results))
+        with step_progress(f"simulating the {n} best by MVA", n) as (advance, _, _p):
+            confirmed = confirm(results, objective, n, cost, prices, server.chunk,
+                                server.overhead_s, predictor, advance)  # fmt: skip
+        joint = best(confirmed, objective)
+        predicted_by = (f"simulation (the {len(confirmed)} best joint configurations by MVA, "
+                        "simulated; the per-device picks too)")  # fmt: skip
     per_device = evaluate_joint(independent, spec.max_batch, spec.batch_window_ms / 1000.0, cost,
-                                prices, server.chunk, server.overhead_s)  # fmt: skip
+                                prices, server.chunk, server.overhead_s, predictor)  # fmt: skip
     out_dir = Path(options.out_dir)
     report = {
         "schema_version": 1, "kind": "fleet-recommendations",
@@ -236,7 +259,9 @@ def recommend_fleet(options: FleetRecommendOptions) -> dict:
         "candidates_after_pruning": {g.name: len(c) for g, c in zip(fleet.groups, groups,
                                                                     strict=True)},
         "evaluated": len(results), "terms": vars(terms), "server_power_source": power_source,
+        "predicted_by": predicted_by,
         "joint": _describe(joint), "per_device": _describe(per_device),
+        "mva_pick": _describe(mva_pick),
         "gain": {"goodput": joint.goodput_tok_s / per_device.goodput_tok_s - 1,
                  "cost": 1 - joint.usd_per_1m_tokens / per_device.usd_per_1m_tokens,
                  "energy": 1 - joint.joules_per_token / per_device.joules_per_token},
@@ -269,6 +294,20 @@ def _ms(seconds: float | None) -> str:
     return "-" if seconds is None or math.isinf(seconds) else f"{1e3 * seconds:.0f}"
 
 
+def _mva_note(report: dict) -> str:
+    """A line when the simulation overruled MVA's own pick."""
+    mva, joint = report["mva_pick"], report["joint"]
+
+    def config(d: dict) -> list:
+        return [d["server"], *((g["draft"], g["quant"], g["policy"]) for g in d["groups"])]
+
+    if report["predicted_by"] == "mva" or config(mva) == config(joint):
+        return ""
+    picks = ", ".join(f"{g['group']} {g['quant']} {g['policy']['label']}" for g in mva["groups"])
+    return (f"\nMVA alone would pick {picks} (MVA: {mva['predicted']['verified_tokens_per_s']:.2f} "
+            "verified tok/s); the simulation ranks it lower")  # fmt: skip
+
+
 def print_fleet_pick(report: dict) -> None:
     joint, alone_ = report["joint"], report["per_device"]
     table = Table(title=f"fleet {report['fleet']}: joint pick vs per-device picks "
@@ -293,7 +332,8 @@ def print_fleet_pick(report: dict) -> None:
         f"predicted fleet: {pa['verified_tokens_per_s']:.2f} -> {pj['verified_tokens_per_s']:.2f} "
         f"verified tok/s ({gain['goodput']:+.0%}), {pa['usd_per_1m_tokens']:.3f} -> "
         f"{pj['usd_per_1m_tokens']:.3f} $/1M tokens, {pa['joules_per_token']:.3f} -> "
-        f"{pj['joules_per_token']:.3f} J/token"
+        f"{pj['joules_per_token']:.3f} J/token; predicted by the {report['predicted_by']}"
+        + _mva_note(report)
         + ("" if report["per_device_meets_targets"] else
            "\nthe per-device picks MISS a latency target once they share the server")
         + f"\nfleet files to check it on the emulation: {report['files']['joint']} and "

@@ -9,12 +9,19 @@ inter-token latency within its target. Exact enumeration when the joint space (a
 each group's candidates that ask more of both the device and the server per token) fits the
 budget; Optuna otherwise (NSGA-II over the three objectives, the latency excess as constraints,
 optional shared storage so several workers search one study).
+
+MVA screens, the simulation decides: MVA is fast (the whole joint space) but treats the server
+as sharing its time among the rounds present, so a group that drafts less looks as if it freed
+server time for the others. The real server verifies whole calls, and every round waits for
+them whatever its own length; the simulation follows that engine. `confirm` re-evaluates the
+best joint configurations by MVA with a second predictor (the simulation, recommend/fleet.py).
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -22,6 +29,7 @@ import numpy as np
 from configspec.analytic import formulas as f
 from configspec.analytic.batching import BatchCost
 from configspec.analytic.fleet_model import FleetPrediction, GroupLoad, ServerTerms, predict_mva
+from configspec.analytic.fleet_sim import SimGroup
 from configspec.errors import ConfigspecError
 from configspec.profiles.policy import Policy
 
@@ -40,6 +48,7 @@ class Candidate:
     draft_w: float
     idle_w: float
     itl_target_s: float | None
+    sim: SimGroup | None = None  # the same group's session scripts, for the simulation
 
     @property
     def label(self) -> str:
@@ -86,10 +95,19 @@ class Joint:
                 "energy": self.joules_per_token}[name]  # fmt: skip
 
 
+#: a fleet predictor: (picks, server) -> figures; MVA unless told otherwise
+Predictor = Callable[[tuple["Candidate", ...], ServerTerms], FleetPrediction]
+
+
+def mva(cost: BatchCost) -> Predictor:
+    return lambda picks, server: predict_mva([c.load for c in picks], cost, server)
+
+
 def evaluate_joint(picks: tuple[Candidate, ...], max_batch: int, window_s: float,
-                   cost: BatchCost, prices: Prices, chunk: int, overhead_s: float) -> Joint:  # fmt: skip
+                   cost: BatchCost, prices: Prices, chunk: int, overhead_s: float,
+                   predictor: Predictor | None = None) -> Joint:  # fmt: skip
     server = ServerTerms(max_batch, window_s, chunk, overhead_s)
-    pred = predict_mva([c.load for c in picks], cost, server)
+    pred = (predictor or mva(cost))(picks, server)
     tokens_s = pred.verified_tokens_per_s
     edge_usd_s, edge_w = 0.0, 0.0
     for c, p in zip(picks, pred.groups, strict=True):
@@ -181,15 +199,34 @@ def optuna_joint(groups: list[list[Candidate]], server: ServerChoices, cost: Bat
     return list(seen.values())
 
 
-def best(results: list[Joint], objective: str) -> Joint:
-    """The feasible joint configuration best by `objective` (ties: the other objectives)."""
+def ranked(results: list[Joint], objective: str) -> list[Joint]:
+    """The feasible joint configurations, best first by `objective` (ties: the others)."""
     if objective not in OBJECTIVES:
         raise ConfigspecError(f"--objective is one of {', '.join(OBJECTIVES)}, not {objective!r}")
-    feasible = [j for j in results if j.feasible]
+    others = [o for o in OBJECTIVES if o != objective]
+    return sorted((j for j in results if j.feasible),
+                  key=lambda j: (j.objective(objective), *(j.objective(o) for o in others)))  # fmt: skip
+
+
+def confirm(results: list[Joint], objective: str, n: int, cost: BatchCost, prices: Prices,
+            chunk: int, overhead_s: float, predictor: Predictor,
+            on_evaluation=lambda: None) -> list[Joint]:  # fmt: skip
+    """The `n` best feasible joint configurations by `objective`, evaluated again by
+    `predictor` (the simulation: MVA screens, the simulation decides)."""
+    out = []
+    for j in ranked(results, objective)[:n]:
+        out.append(evaluate_joint(j.picks, j.max_batch, j.window_s, cost, prices, chunk,
+                                  overhead_s, predictor))  # fmt: skip
+        on_evaluation()
+    return out
+
+
+def best(results: list[Joint], objective: str) -> Joint:
+    """The feasible joint configuration best by `objective` (ties: the other objectives)."""
+    feasible = ranked(results, objective)
     if not feasible:
         raise ConfigspecError(infeasible_message(results))
-    others = [o for o in OBJECTIVES if o != objective]
-    return min(feasible, key=lambda j: (j.objective(objective), *(j.objective(o) for o in others)))
+    return feasible[0]
 
 
 def infeasible_message(results: list[Joint]) -> str:

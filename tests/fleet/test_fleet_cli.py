@@ -40,6 +40,9 @@ def test_recommend_fleet_gives_a_joint_pick_and_fleet_files(tmp_path):
     assert [g["group"] for g in joint["groups"]] == ["fast", "slow"]
     assert joint["server"]["max_batch"] in (1, 4)
     assert report["method"] == "exact" and report["evaluated"] > 1
+    # MVA screens, the simulation decides; MVA's own pick is kept beside it
+    assert report["predicted_by"].startswith("simulation (the 20 best")
+    assert {g["group"] for g in report["mva_pick"]["groups"]} == {"fast", "slow"}
     fast = joint["groups"][0]["predicted"]
     assert fast["mean_inter_token_latency_s"] <= 0.4
     assert joint["predicted"]["verified_tokens_per_s"] >= 0.999 * alone["predicted"][
@@ -56,6 +59,10 @@ def test_recommend_fleet_gives_a_joint_pick_and_fleet_files(tmp_path):
     assert "priced low" in result.stderr.replace("\n", " ")
     as_json = run_cli("recommend", "--fleet", str(fleet), "--out-dir", str(out), "--json")
     assert json.loads(as_json.stdout)["joint"] == joint
+    mva_only = run_cli("recommend", "--fleet", str(fleet), "--out-dir", str(out), "--json",
+                       "--confirm", "0")  # fmt: skip
+    assert json.loads(mva_only.stdout)["predicted_by"] == "mva"
+    assert json.loads(mva_only.stdout)["joint"]["groups"] == report["mva_pick"]["groups"]
 
 
 def test_an_impossible_latency_target_names_the_best_achievable(tmp_path):

@@ -3,6 +3,8 @@ Optuna agree, latency targets as constraints, and the one-line answer when none 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from configspec.analytic.batching import BatchCost
@@ -14,10 +16,12 @@ from configspec.search.fleet import (
     Prices,
     ServerChoices,
     best,
+    confirm,
     enumerate_joint,
     evaluate_joint,
     optuna_joint,
     prune,
+    ranked,
 )  # fmt: skip
 from tests.builders import verification_profile
 
@@ -75,3 +79,29 @@ def test_an_impossible_target_names_the_best_achievable():
         best(enumerate_joint(spaces(target=0.001), SERVER, COST, PRICES), "goodput")
     message = str(error.value)
     assert "group a's 1 ms (best achievable" in message and "\n" not in message
+
+
+def test_the_simulation_reranks_the_best_by_mva():
+    """confirm() re-evaluates the n best by MVA with another predictor; the pick is then that
+    predictor's best among them. A stand-in predictor that halves every group's throughput
+    when group a runs MVA's own pick for it overrules that pick."""
+    every = enumerate_joint(spaces(), SERVER, COST, PRICES)
+    by_mva = best(every, "goodput")
+    k_mva = by_mva.picks[0].policy.k_max
+
+    def stand_in(picks, server):
+        pred = evaluate_joint(picks, server.max_batch, server.window_s, COST, PRICES,
+                              server.prefill_chunk_tokens, 0.0).prediction  # fmt: skip
+        if picks[0].policy.k_max != k_mva:
+            return pred
+        groups = [replace(g, tokens_per_s=g.tokens_per_s / 2) for g in pred.groups]
+        return replace(pred, groups=groups, verified_tokens_per_s=pred.verified_tokens_per_s / 2)
+
+    confirmed = confirm(every, "goodput", 10, COST, PRICES, 8, 0.0, stand_in)
+    assert len(confirmed) == 10
+    assert [(j.picks, j.max_batch, j.window_s) for j in confirmed] == [
+        (j.picks, j.max_batch, j.window_s) for j in ranked(every, "goodput")[:10]
+    ]
+    pick = best(confirmed, "goodput")
+    assert pick.picks[0].policy.k_max != k_mva
+    assert pick.goodput_tok_s < by_mva.goodput_tok_s  # the stand-in's figure, not MVA's
