@@ -19,7 +19,11 @@ machine at the same --threads (`configspec run`, or profile + align + verify-lat
 alignment's traces .npz beside it). Timing figures are only as quiet as the machine: run it on a
 quiet one, right after profiling. Every case runs --passes times, interleaved in a new order each
 pass, and each figure's median is compared (a 2-vCPU VM's speed moved by up to 20% between runs
-minutes apart: docs/recommend.md). Not in the model, so expect these to show: llama.cpp's
+minutes apart: docs/recommend.md). The machine's speed is also probed in every pass, the way
+the profiles measure it (one draft decode step and one target call over 1 token at the run's
+mean context, llama-cpp-python, --threads), and a second prediction scales the profiles' step
+times and t_v by the probes' medians over the profiles' own figures there ("probed"; PASS/FAIL
+is given for both). Not in the model, so expect these to show: llama.cpp's
 samplers over the whole vocabulary for every verified row and every draft token (no
 `overhead_ms_per_round` is assumed); and the run's continuation drifting from the traced one
 where batched verification picks another top token. An alignment made before the rollouts walks
@@ -41,6 +45,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +59,7 @@ from configspec.alignment.summarize import summarize_cell, summarize_prompt  # n
 from configspec.alignment.sweep import chat_tokens  # noqa: E402
 from configspec.alignment.traces import unpack_traces  # noqa: E402
 from configspec.analytic.evaluate import evaluate  # noqa: E402
+from configspec.analytic.inputs import draft_timing, verify_curve  # noqa: E402
 from configspec.analytic.scenario import load_scenario  # noqa: E402
 from configspec.errors import ConfigspecError  # noqa: E402
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile  # noqa: E402
@@ -120,8 +126,9 @@ def subset_profile(alignment: AlignmentProfile, path: Path, cells: list[Alignmen
 
 
 def predict(case: Case, drafting: DeviceProfile, alignment: AlignmentProfile, verification,
-            scenario) -> Figures:  # fmt: skip
-    """The model's figures for `case` on one host (no network)."""
+            scenario, speed: tuple[float, float] = (1.0, 1.0)) -> Figures:  # fmt: skip
+    """The model's figures for `case` on one host (no network); `speed` scales the draft's
+    times and the target's t_v (a probe's ratio to the profiles)."""
     aligned = {(c.draft, c.quant) for c in alignment.cells}
     keep = [c for c in drafting.cells if (c.draft, c.quant) in aligned
             and (case.draft is None or (c.draft, c.quant) == (case.draft, case.quant))]  # fmt: skip
@@ -131,7 +138,12 @@ def predict(case: Case, drafting: DeviceProfile, alignment: AlignmentProfile, ve
             and (space.draft[i] == case.draft or not case.draft)]  # fmt: skip
     i = rows[0]
     inputs = space.inputs.take([i])
-    m = evaluate(dataclasses.replace(inputs, network=np.zeros(1)), space.terms)
+    draft_x, target_x = speed
+    inputs = dataclasses.replace(
+        inputs, network=np.zeros(1), step_s=inputs.step_s * draft_x,
+        ingest_s=inputs.ingest_s * draft_x, verify_s=inputs.verify_s * target_x,
+    )  # fmt: skip
+    m = evaluate(inputs, space.terms)
     if not case.policy.speculates:
         return Figures(None, None, float(m.goodput_tok_s[0]))
     return Figures(float(inputs.drafted[0]), float(inputs.tokens[0]), float(m.goodput_tok_s[0]))
@@ -170,6 +182,46 @@ def run_target_alone(target: Path, tokens: int, threads: int, context: int) -> F
     (result,) = json.loads(done.stdout)
     rates = [tokens / (ns / 1e9) for ns in result["samples_ns"]]
     return Figures(None, None, float(np.mean(rates)))
+
+
+class SpeedProbe:
+    """The draft's decode step and the target's one-token call now, timed as the drafting and
+    verification profiles time them, over the profiles' own figures at the same context."""
+
+    def __init__(self, draft: Path, target: Path, threads: int, context: int, profiled_step_s: float,
+                 profiled_call_s: float):  # fmt: skip
+        self.runners = [open_runner("llama_cpp", path, threads=threads, n_ctx=context + 64)
+                        for path in (draft, target)]  # fmt: skip
+        self.context = context
+        self.profiled = (profiled_step_s, profiled_call_s)
+        text = [int(t) for t in np.random.default_rng(0).integers(100, 5000, context + 1)]
+        for runner in self.runners:
+            runner.forward(text[:context])
+        self.next = text[context:]
+        self.ratios: list[tuple[float, float]] = []
+
+    def __call__(self, calls: int = 8) -> tuple[float, float]:
+        now = []
+        for runner in self.runners:
+            times = []
+            for _ in range(calls):
+                t0 = time.perf_counter()
+                runner.forward_batch([self.next], all_logits=True)
+                times.append(time.perf_counter() - t0)
+                runner.rollback(self.context)
+            now.append(float(np.median(times)))
+        ratio = (now[0] / self.profiled[0], now[1] / self.profiled[1])
+        self.ratios.append(ratio)
+        return ratio
+
+    def factors(self) -> tuple[float, float]:
+        """(draft, target): the median ratio over the probes so far."""
+        return (float(np.median([r[0] for r in self.ratios])),
+                float(np.median([r[1] for r in self.ratios])))  # fmt: skip
+
+    def close(self) -> None:
+        for runner in self.runners:
+            runner.close()
 
 
 def median_figures(runs: list[Figures]) -> Figures:
@@ -269,7 +321,15 @@ def check(args) -> None:
           f"greedy; mean context {context}; {tool('llama-speculative-simple')}")  # fmt: skip
     runs: dict[Case, list[Figures]] = {case: [] for case in cases}
     order = random.Random(0)
+    timing = draft_timing(next(c for c in drafting.cells if (c.draft, c.quant) == (spec.draft,
+                                                                                  spec.quant)),
+                          context)  # fmt: skip
+    probe = SpeedProbe(draft_files[spec.draft, spec.quant], target_file, args.threads, context,
+                       timing.step_s, float(verify_curve(verification, 1).latency(0, context)))  # fmt: skip
     for n in range(args.passes):  # interleaved, in a new order each pass: the VM's speed drifts
+        draft_x, target_x = probe()
+        print(f"pass {n + 1}/{args.passes}: probe: draft step x{draft_x:.2f}, target call "
+              f"x{target_x:.2f} of the profiles'", flush=True)  # fmt: skip
         for case in order.sample(cases, len(cases)):
             if case.draft is None:
                 got = run_target_alone(target_file, tokens, args.threads, context)
@@ -278,21 +338,29 @@ def check(args) -> None:
                                       case.policy, files, tokens, args.threads)  # fmt: skip
             runs[case].append(got)
             print(f"pass {n + 1}/{args.passes}: {case.why}: {got.tok_s:.2f} tok/s", flush=True)
-    rows, ok = [], True
+    probe()  # and once after the last pass
+    speed = probe.factors()
+    probe.close()
+    rows, ok, ok_probed = [], True, True
     for case in cases:
         want = predict(case, drafting, subset, verification, scenario)
+        probed = predict(case, drafting, subset, verification, scenario, speed)
         got = median_figures(runs[case])
         what = ("target alone (llama-bench)" if case.draft is None
                 else f"{case.draft} {case.quant} {case.policy.label}")  # fmt: skip
         for m, p in ((got.tokens_per_round, want.tokens_per_round), (got.tok_s, want.tok_s)):
             ok &= m is None or abs(p / m - 1) <= TARGET_ERROR
+        ok_probed &= abs(probed.tok_s / got.tok_s - 1) <= TARGET_ERROR and (
+            got.tokens_per_round is None
+            or abs(want.tokens_per_round / got.tokens_per_round - 1) <= TARGET_ERROR
+        )
         rates = [r.tok_s for r in runs[case]]
-        rows.append((case.why, what, got, want, f"{min(rates):.2f}-{max(rates):.2f}"))
+        rows.append((case.why, what, got, want, probed, f"{min(rates):.2f}-{max(rates):.2f}"))
     head = (f"{'case':<30} {'configuration':<38} {'drafted/round':>15} {'tokens/round':>15} "
-            f"{'err':>7} {'tok/s':>15} {'err':>7}   passes' tok/s")  # fmt: skip
+            f"{'err':>7} {'tok/s':>15} {'err':>7} {'probed':>7} {'err':>7}   passes' tok/s")  # fmt: skip
     print(f"\nmeasured (median of {args.passes} passes) / predicted (err = predicted vs "
           f"measured)\n" + head)  # fmt: skip
-    for why, what, got, want, spread in rows:
+    for why, what, got, want, probed, spread in rows:
 
         def pair(m, p):
             return "-" if m is None else f"{m:.2f} / {p:.2f}"
@@ -300,8 +368,12 @@ def check(args) -> None:
         print(f"{why:<30} {what:<38} {pair(got.drafted_per_round, want.drafted_per_round):>15} "
               f"{pair(got.tokens_per_round, want.tokens_per_round):>15} "
               f"{error(got.tokens_per_round, want.tokens_per_round):>7} "
-              f"{pair(got.tok_s, want.tok_s):>15} {error(got.tok_s, want.tok_s):>7}   {spread}")  # fmt: skip
-    print(f"target: within {TARGET_ERROR:.0%}: {'PASS' if ok else 'FAIL'}")
+              f"{pair(got.tok_s, want.tok_s):>15} {error(got.tok_s, want.tok_s):>7} "
+              f"{probed.tok_s:>7.2f} {error(got.tok_s, probed.tok_s):>7}   {spread}")  # fmt: skip
+    print(f"speed probes (median of {len(probe.ratios)}): draft step x{speed[0]:.2f}, target call "
+          f"x{speed[1]:.2f} of the profiles' figures at context {context}")  # fmt: skip
+    print(f"target: within {TARGET_ERROR:.0%}: as profiled {'PASS' if ok else 'FAIL'}; at the "
+          f"probed speed {'PASS' if ok_probed else 'FAIL'}")  # fmt: skip
 
 
 if __name__ == "__main__":
