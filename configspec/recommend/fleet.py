@@ -238,18 +238,19 @@ def recommend_fleet(options: FleetRecommendOptions) -> dict:
     groups = [prune(c, cost) for c in everything]
     results, method = _search(groups, server, cost, prices, options)
     mva_pick = best(results, objective)
-    joint, predicted_by, predictor = mva_pick, "mva", None
+    shortlist, predicted_by, predictor = results, "mva", None
     if options.confirm > 0:  # MVA screens, the simulation decides (search/fleet.py)
         predictor = _simulation(cost, spec.max_sessions, options.seed)
         n = min(options.confirm, len(results))
         with step_progress(f"simulating the {n} best by MVA", n) as (advance, _, _p):
-            confirmed = confirm(results, objective, n, cost, prices, server.chunk,
+            shortlist = confirm(results, objective, n, cost, prices, server.chunk,
                                 server.overhead_s, predictor, advance)  # fmt: skip
-        joint = best(confirmed, objective)
-        predicted_by = (f"simulation (the {len(confirmed)} best joint configurations by MVA, "
+        predicted_by = (f"simulation (the {len(shortlist)} best joint configurations by MVA, "
                         "simulated; the per-device picks too)")  # fmt: skip
     per_device = evaluate_joint(independent, spec.max_batch, spec.batch_window_ms / 1000.0, cost,
                                 prices, server.chunk, server.overhead_s, predictor)  # fmt: skip
+    # the per-device picks are a joint configuration too: the pick never predicts less than them
+    joint = best([*shortlist, per_device], objective)
     out_dir = Path(options.out_dir)
     report = {
         "schema_version": 1, "kind": "fleet-recommendations",
@@ -266,6 +267,7 @@ def recommend_fleet(options: FleetRecommendOptions) -> dict:
                  "cost": 1 - joint.usd_per_1m_tokens / per_device.usd_per_1m_tokens,
                  "energy": 1 - joint.joules_per_token / per_device.joules_per_token},
         "per_device_meets_targets": per_device.feasible,
+        "joint_is_per_device": joint is per_device,
         "warnings": context_warnings(joint, cost, server),
         "baseline": "server-only, model: the target alone with continuous batching "
                     "(analytic/fleet_model.server_only)",
@@ -334,6 +336,8 @@ def print_fleet_pick(report: dict) -> None:
         f"{pj['usd_per_1m_tokens']:.3f} $/1M tokens, {pa['joules_per_token']:.3f} -> "
         f"{pj['joules_per_token']:.3f} J/token; predicted by the {report['predicted_by']}"
         + _mva_note(report)
+        + ("\nthe per-device picks are the best joint configuration found: choosing together "
+           "gains nothing here" if report["joint_is_per_device"] else "")
         + ("" if report["per_device_meets_targets"] else
            "\nthe per-device picks MISS a latency target once they share the server")
         + f"\nfleet files to check it on the emulation: {report['files']['joint']} and "

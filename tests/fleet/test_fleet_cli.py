@@ -45,8 +45,10 @@ def test_recommend_fleet_gives_a_joint_pick_and_fleet_files(tmp_path):
     assert {g["group"] for g in report["mva_pick"]["groups"]} == {"fast", "slow"}
     fast = joint["groups"][0]["predicted"]
     assert fast["mean_inter_token_latency_s"] <= 0.4
-    assert joint["predicted"]["verified_tokens_per_s"] >= 0.999 * alone["predicted"][
+    # the per-device picks are a candidate too: the joint pick never predicts less
+    assert joint["predicted"]["verified_tokens_per_s"] >= alone["predicted"][
         "verified_tokens_per_s"] or not report["per_device_meets_targets"]  # fmt: skip
+    assert report["joint_is_per_device"] == (joint["groups"] == alone["groups"])
     assert {r["group"] for r in report["scaling"]} == {"fast", "slow"}
     assert all(r["server_only_tok_s"] > 0 for r in report["scaling"])
     for name in ("fleet-joint.yaml", "fleet-per-device.yaml"):
