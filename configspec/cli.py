@@ -200,7 +200,8 @@ def verify_latency(
     settings = VerifySettings(
         ks=list(k_values), contexts=list(_ints(contexts, "--contexts", "128,512")),
         batch_sizes=list(_ints(batch_sizes, "--batch-sizes", "1,2,4,8")), repetitions=repetitions,
-        passes=passes, batched_ks=list(_ints(batched_ks, "--batched-ks", "0,1,2,4,8")) if batched_ks else None,
+        passes=passes,
+        batched_ks=list(_ints(batched_ks, "--batched-ks", "0,1,2,4,8")) if batched_ks else None,
     )  # fmt: skip
     run_verify(VerifyOptions(models=models, target=target, threads=threads, settings=settings,
                              device=device, out=out, power_w=power_w, idle_power_w=idle_power_w,

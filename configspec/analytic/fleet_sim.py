@@ -9,8 +9,8 @@ once when the batch is full, when every ready session has a round waiting, or wh
 since the first waiting round has passed; one prefill chunk of the oldest prefilling session
 rides along (or goes alone); the call lasts t_v of its tokens (batching.BatchCost) plus the
 per-round work outside the forward call, at the context the KV buffer holds (fleet_model:
-with a shared buffer, the cells of every open session). Sessions beyond `max_sessions` are refused and retried
-after a second. The output is the same records the emulation writes (FleetRound, FleetSession),
+with a shared buffer, the cells of every open session). Sessions beyond `max_sessions` are
+refused and retried after a second. The output is the same records the emulation writes (FleetRound, FleetSession),
 summarised by the same code. Seeded, so a run is reproducible.
 """
 

@@ -68,6 +68,7 @@ class FleetRecommendOptions:
 
 def _candidates(reader: FleetReader, fleet: Fleet, terms: FleetTerms) -> list[list[Candidate]]:
     out = []
+    n_vocab = reader.tokenizers.n_vocab
     for group in fleet.groups:
         cells = {(c.draft, c.quant) for c in reader.drafting(group).cells}
         mine = []
@@ -78,7 +79,6 @@ def _candidates(reader: FleetReader, fleet: Fleet, terms: FleetTerms) -> list[li
                 policy = stats.policy
                 g = reader.group(group.model_copy(update={"draft": a.draft, "quant": a.quant,
                                                           "policy": policy}))  # fmt: skip
-                n_vocab = reader.tokenizers.n_vocab
                 mine.append(Candidate(
                     group.name, a.draft, a.quant, policy, group_load(g, n_vocab, terms),
                     g.draft_power_w, g.idle_power_w,
