@@ -19,11 +19,12 @@ machine at the same --threads (`configspec run`, or profile + align + verify-lat
 alignment's traces .npz beside it). Timing figures are only as quiet as the machine: run it on a
 quiet one, right after profiling. Every case runs --passes times, interleaved in a new order each
 pass, and each figure's median is compared (a 2-vCPU VM's speed moved by up to 20% between runs
-minutes apart: docs/recommend.md). The machine's speed is also probed in every pass, the way
-the profiles measure it (one draft decode step and one target call over 1 token at the run's
-mean context, llama-cpp-python, --threads), and a second prediction scales the profiles' step
-times and t_v by the probes' medians over the profiles' own figures there ("probed"; PASS/FAIL
-is given for both). Not in the model, so expect these to show: llama.cpp's
+minutes apart: docs/recommend.md). The machine's speed is also probed right before every run,
+the way the profiles measure it (llama-cpp-python, --threads, at the run's mean context: a draft
+decode step, the draft's re-read of K max + 1 tokens, and a target call over 1 and over K max + 1
+tokens; the one-token calls are memory-bound and the long ones compute-bound, and the two drift
+apart), and a second prediction scales the profiles' times by that run's probes over the
+profiles' own figures there ("probed"; PASS/FAIL is given for both). Not in the model, so expect these to show: llama.cpp's
 samplers over the whole vocabulary for every verified row and every draft token (no
 `overhead_ms_per_round` is assumed); and the run's continuation drifting from the traced one
 where batched verification picks another top token. An alignment made before the rollouts walks
@@ -59,7 +60,7 @@ from configspec.alignment.summarize import summarize_cell, summarize_prompt  # n
 from configspec.alignment.sweep import chat_tokens  # noqa: E402
 from configspec.alignment.traces import unpack_traces  # noqa: E402
 from configspec.analytic.evaluate import evaluate  # noqa: E402
-from configspec.analytic.inputs import draft_timing, verify_curve  # noqa: E402
+from configspec.analytic.inputs import draft_batch_s, draft_timing, verify_curve  # noqa: E402
 from configspec.analytic.scenario import load_scenario  # noqa: E402
 from configspec.errors import ConfigspecError  # noqa: E402
 from configspec.profiles.alignment import AlignmentCell, AlignmentProfile  # noqa: E402
@@ -90,6 +91,30 @@ class Figures:
     drafted_per_round: float | None
     tokens_per_round: float | None
     tok_s: float
+
+
+@dataclass(frozen=True)
+class Speed:
+    """The machine's speed now over the profiles' at the same calls: a draft step, the draft's
+    re-read of `tokens` tokens, and a target call over 1 and over `tokens` tokens. A call over n
+    tokens between 1 and `tokens` scales by the ratio interpolated linearly in n."""
+
+    draft_step_x: float = 1.0
+    draft_batch_x: float = 1.0
+    target_one_x: float = 1.0
+    target_batch_x: float = 1.0
+    tokens: int = 2
+
+    def draft_batch(self, n: np.ndarray) -> np.ndarray:
+        return np.interp(n, [1, self.tokens], [self.draft_step_x, self.draft_batch_x])
+
+    def target(self, n: np.ndarray) -> np.ndarray:
+        return np.interp(n, [1, self.tokens], [self.target_one_x, self.target_batch_x])
+
+    def __str__(self) -> str:
+        return (f"draft step x{self.draft_step_x:.2f}, draft re-read of {self.tokens} "
+                f"x{self.draft_batch_x:.2f}, target call over 1 x{self.target_one_x:.2f}, over "
+                f"{self.tokens} x{self.target_batch_x:.2f}")  # fmt: skip
 
 
 def parse_policy(text: str, k_max: int) -> Policy:
@@ -126,9 +151,9 @@ def subset_profile(alignment: AlignmentProfile, path: Path, cells: list[Alignmen
 
 
 def predict(case: Case, drafting: DeviceProfile, alignment: AlignmentProfile, verification,
-            scenario, speed: tuple[float, float] = (1.0, 1.0)) -> Figures:  # fmt: skip
+            scenario, speed: Speed = Speed()) -> Figures:  # fmt: skip
     """The model's figures for `case` on one host (no network); `speed` scales the draft's
-    times and the target's t_v (a probe's ratio to the profiles)."""
+    times and the target's t_v (a probe's ratios to the profiles)."""
     aligned = {(c.draft, c.quant) for c in alignment.cells}
     keep = [c for c in drafting.cells if (c.draft, c.quant) in aligned
             and (case.draft is None or (c.draft, c.quant) == (case.draft, case.quant))]  # fmt: skip
@@ -138,10 +163,11 @@ def predict(case: Case, drafting: DeviceProfile, alignment: AlignmentProfile, ve
             and (space.draft[i] == case.draft or not case.draft)]  # fmt: skip
     i = rows[0]
     inputs = space.inputs.take([i])
-    draft_x, target_x = speed
+    calls = inputs.drafted + 1.0  # tokens in the target's call and in the draft's re-read
     inputs = dataclasses.replace(
-        inputs, network=np.zeros(1), step_s=inputs.step_s * draft_x,
-        ingest_s=inputs.ingest_s * draft_x, verify_s=inputs.verify_s * target_x,
+        inputs, network=np.zeros(1), step_s=inputs.step_s * speed.draft_step_x,
+        ingest_s=inputs.ingest_s * speed.draft_batch(calls),
+        verify_s=inputs.verify_s * speed.target(calls),
     )  # fmt: skip
     m = evaluate(inputs, space.terms)
     if not case.policy.speculates:
@@ -177,7 +203,7 @@ def run_speculative(target: Path, draft: Path, policy: Policy, prompts: list[Pat
 def run_target_alone(target: Path, tokens: int, threads: int, context: int) -> Figures:
     """llama-bench decoding `tokens` tokens after `context` (the target alone)."""
     done = subprocess.run([str(tool("llama-bench")), "-m", str(target), "-t", str(threads),
-                           "-p", "0", "-n", str(tokens), "-d", str(context), "-r", "3",
+                           "-p", "0", "-n", str(tokens), "-d", str(context), "-r", "3", "-fa", "0",
                            "-o", "json"], capture_output=True, text=True, check=True)  # fmt: skip
     (result,) = json.loads(done.stdout)
     rates = [tokens / (ns / 1e9) for ns in result["samples_ns"]]
@@ -185,43 +211,57 @@ def run_target_alone(target: Path, tokens: int, threads: int, context: int) -> F
 
 
 class SpeedProbe:
-    """The draft's decode step and the target's one-token call now, timed as the drafting and
-    verification profiles time them, over the profiles' own figures at the same context."""
+    """The machine's speed now, timed as the profiles time it, over the profiles' own figures at
+    the same context: the draft's decode step and its re-read of `tokens` tokens (drafting
+    profile), the target's call over 1 and over `tokens` tokens (verification profile). Calls over
+    many tokens are compute-bound and one-token calls memory-bound, and on a shared VM the two
+    drift apart (docs/recommend.md), so both are probed."""
 
-    def __init__(self, draft: Path, target: Path, threads: int, context: int, profiled_step_s: float,
-                 profiled_call_s: float):  # fmt: skip
-        self.runners = [open_runner("llama_cpp", path, threads=threads, n_ctx=context + 64)
+    def __init__(self, draft: Path, target: Path, threads: int, context: int, tokens: int,
+                 profiled: Speed):  # fmt: skip
+        self.runners = [open_runner("llama_cpp", path, threads=threads, n_ctx=context + tokens + 8)
                         for path in (draft, target)]  # fmt: skip
         self.context = context
-        self.profiled = (profiled_step_s, profiled_call_s)
-        text = [int(t) for t in np.random.default_rng(0).integers(100, 5000, context + 1)]
+        self.tokens = tokens
+        self.profiled = profiled  # in seconds, not ratios
+        text = [int(t) for t in np.random.default_rng(0).integers(100, 5000, context + tokens)]
         for runner in self.runners:
             runner.forward(text[:context])
         self.next = text[context:]
-        self.ratios: list[tuple[float, float]] = []
 
-    def __call__(self, calls: int = 8) -> tuple[float, float]:
-        now = []
-        for runner in self.runners:
-            times = []
-            for _ in range(calls):
-                t0 = time.perf_counter()
-                runner.forward_batch([self.next], all_logits=True)
-                times.append(time.perf_counter() - t0)
-                runner.rollback(self.context)
-            now.append(float(np.median(times)))
-        ratio = (now[0] / self.profiled[0], now[1] / self.profiled[1])
-        self.ratios.append(ratio)
-        return ratio
+    def _median_s(self, runner, n: int, all_logits: bool, calls: int) -> float:
+        times = []
+        for _ in range(calls):
+            t0 = time.perf_counter()
+            if all_logits:
+                runner.forward_batch([self.next[:n]], all_logits=True)
+            else:
+                runner.forward(self.next[:n])
+            times.append(time.perf_counter() - t0)
+            runner.rollback(self.context)
+        return float(np.median(times))
 
-    def factors(self) -> tuple[float, float]:
-        """(draft, target): the median ratio over the probes so far."""
-        return (float(np.median([r[0] for r in self.ratios])),
-                float(np.median([r[1] for r in self.ratios])))  # fmt: skip
+    def __call__(self, calls: int = 6) -> Speed:
+        draft, target = self.runners
+        p = self.profiled
+        return Speed(
+            draft_step_x=self._median_s(draft, 1, False, calls) / p.draft_step_x,
+            draft_batch_x=self._median_s(draft, self.tokens, False, calls) / p.draft_batch_x,
+            target_one_x=self._median_s(target, 1, True, calls) / p.target_one_x,
+            target_batch_x=self._median_s(target, self.tokens, True, calls) / p.target_batch_x,
+            tokens=self.tokens,
+        )  # fmt: skip
 
     def close(self) -> None:
         for runner in self.runners:
             runner.close()
+
+
+def median_speed(speeds: list[Speed]) -> Speed:
+    """Each ratio's median over the probes."""
+    fields = ("draft_step_x", "draft_batch_x", "target_one_x", "target_batch_x")
+    return Speed(**{f: float(np.median([getattr(s, f) for s in speeds])) for f in fields},
+                 tokens=speeds[0].tokens)  # fmt: skip
 
 
 def median_figures(runs: list[Figures]) -> Figures:
@@ -321,30 +361,34 @@ def check(args) -> None:
           f"greedy; mean context {context}; {tool('llama-speculative-simple')}")  # fmt: skip
     runs: dict[Case, list[Figures]] = {case: [] for case in cases}
     order = random.Random(0)
-    timing = draft_timing(next(c for c in drafting.cells if (c.draft, c.quant) == (spec.draft,
-                                                                                  spec.quant)),
-                          context)  # fmt: skip
+    cell = next(c for c in drafting.cells if (c.draft, c.quant) == (spec.draft, spec.quant))
+    curve = verify_curve(verification, 1)
+    largest = k_max + 1  # the longest call: K max drafts and the last token
+    profiled = Speed(
+        draft_step_x=draft_timing(cell, context).step_s,
+        draft_batch_x=float(draft_batch_s(cell, [largest], context)[0]),
+        target_one_x=float(curve.latency(0, context)),
+        target_batch_x=float(curve.latency(largest - 1, context)), tokens=largest,
+    )  # fmt: skip
     probe = SpeedProbe(draft_files[spec.draft, spec.quant], target_file, args.threads, context,
-                       timing.step_s, float(verify_curve(verification, 1).latency(0, context)))  # fmt: skip
+                       largest, profiled)  # fmt: skip
+    probes: dict[Case, list[Speed]] = {case: [] for case in cases}
     for n in range(args.passes):  # interleaved, in a new order each pass: the VM's speed drifts
-        draft_x, target_x = probe()
-        print(f"pass {n + 1}/{args.passes}: probe: draft step x{draft_x:.2f}, target call "
-              f"x{target_x:.2f} of the profiles'", flush=True)  # fmt: skip
         for case in order.sample(cases, len(cases)):
+            probes[case].append(probe())  # right before the run it speaks for
             if case.draft is None:
                 got = run_target_alone(target_file, tokens, args.threads, context)
             else:
                 got = run_speculative(target_file, draft_files[case.draft, case.quant],
                                       case.policy, files, tokens, args.threads)  # fmt: skip
             runs[case].append(got)
-            print(f"pass {n + 1}/{args.passes}: {case.why}: {got.tok_s:.2f} tok/s", flush=True)
-    probe()  # and once after the last pass
-    speed = probe.factors()
+            print(f"pass {n + 1}/{args.passes}: {case.why}: {got.tok_s:.2f} tok/s; probe: "
+                  f"{probes[case][-1]}", flush=True)  # fmt: skip
     probe.close()
     rows, ok, ok_probed = [], True, True
     for case in cases:
         want = predict(case, drafting, subset, verification, scenario)
-        probed = predict(case, drafting, subset, verification, scenario, speed)
+        probed = predict(case, drafting, subset, verification, scenario, median_speed(probes[case]))
         got = median_figures(runs[case])
         what = ("target alone (llama-bench)" if case.draft is None
                 else f"{case.draft} {case.quant} {case.policy.label}")  # fmt: skip
@@ -370,8 +414,11 @@ def check(args) -> None:
               f"{error(got.tokens_per_round, want.tokens_per_round):>7} "
               f"{pair(got.tok_s, want.tok_s):>15} {error(got.tok_s, want.tok_s):>7} "
               f"{probed.tok_s:>7.2f} {error(got.tok_s, probed.tok_s):>7}   {spread}")  # fmt: skip
-    print(f"speed probes (median of {len(probe.ratios)}): draft step x{speed[0]:.2f}, target call "
-          f"x{speed[1]:.2f} of the profiles' figures at context {context}")  # fmt: skip
+    for case in cases:
+        print(
+            f"speed probes before {case.why} (median of {len(probes[case])}): "
+            f"{median_speed(probes[case])} of the profiles' figures at context {context}"
+        )
     print(f"target: within {TARGET_ERROR:.0%}: as profiled {'PASS' if ok else 'FAIL'}; at the "
           f"probed speed {'PASS' if ok_probed else 'FAIL'}")  # fmt: skip
 

@@ -245,7 +245,7 @@ def _engine_settings(engine: Engine, result: DeviceResult, position: int,
             "flags": llama,
             "command": llama_cpp_command(llama, scenario.mode, scenario.temperature),
         }
-        notes = llama_cpp_notes(policy)
+        notes = llama_cpp_notes(policy, flags)
     else:
         settings = {"speculative_config": vllm_speculative_config(draft_file, policy)}
         notes = vllm_notes(draft_file, policy)

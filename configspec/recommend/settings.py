@@ -7,6 +7,12 @@ llama.cpp renamed its speculative flags (PR ggml-org/llama.cpp#22397, docs #2253
 draft-simple` naming the classic draft-model method. `new` writes the current spelling (what
 llama-cpp-python 0.3.36 vendors: it refuses `--draft-max`), `old` the spelling of earlier
 releases.
+
+Flash attention: configspec's profiles time llama.cpp with it off (llama-cpp-python's default),
+while llama.cpp's own tools default to `--flash-attn auto`, which turns it on for a CPU. On the
+2-core Xeon of docs/recommend.md that ran the threshold's draft 12-18% slower (the draft's calls
+over several tokens cost more with it), so the `new` flags set it off: the engine then runs what
+was measured. Releases with the `old` spelling had it off unless `-fa` was given.
 """
 
 from __future__ import annotations
@@ -17,23 +23,26 @@ from configspec.profiles.policy import Policy
 from configspec.recommend.schema import Deploy
 
 FLAG_STYLES = ("new", "old")
+FLASH_ATTN_AS_PROFILED = ["--flash-attn", "off"]
 SERVE_PORT = 50051
 
 
 def llama_cpp_flags(draft_file: str, policy: Policy, style: str = "new") -> list[str]:
     """Flags for llama-server's draft. A fixed K sets p-min 0, because llama.cpp otherwise stops
     drafting below its default p-min (0.75 in older releases) and K would not be fixed; n-min 0
-    keeps every draft however short. No flags when the policy does not speculate."""
+    keeps every draft however short. No draft flags when the policy does not speculate. The new
+    spelling also sets flash attention off, as the profiles ran (module docstring)."""
     if style not in FLAG_STYLES:
         raise ValueError(f"style must be one of {FLAG_STYLES}")
+    as_profiled = FLASH_ATTN_AS_PROFILED if style == "new" else []
     if not policy.speculates:
-        return []
+        return as_profiled
     p_min = policy.tau or 0.0
     k_max = policy.k_max
     if style == "new":
         return ["--spec-type", "draft-simple", "--spec-draft-model", draft_file,
                 "--spec-draft-n-max", str(k_max), "--spec-draft-n-min", "0",
-                "--spec-draft-p-min", f"{p_min:g}"]  # fmt: skip
+                "--spec-draft-p-min", f"{p_min:g}", *as_profiled]  # fmt: skip
     return ["--model-draft", draft_file, "--draft-max", str(k_max), "--draft-min", "0",
             "--draft-p-min", f"{p_min:g}"]  # fmt: skip
 
@@ -43,13 +52,17 @@ def llama_cpp_command(flags: list[str], mode: str, temperature: float) -> str:
     return shlex.join(["llama-server", "-m", "TARGET.gguf", *flags, *sampling])
 
 
-def llama_cpp_notes(policy: Policy) -> list[str]:
+def llama_cpp_notes(policy: Policy, style: str = "new") -> list[str]:
+    notes = []
+    if style == "new":
+        notes.append("--flash-attn off: as configspec's profiles ran llama.cpp (its default, auto, "
+                     "turns it on for a CPU and times differently from the profiles)")  # fmt: skip
     if not policy.speculates:
-        return ["no draft model: llama.cpp decodes with the target alone"]
+        return ["no draft model: llama.cpp decodes with the target alone", *notes]
     if policy.is_threshold:
         return ["p-min is compared with llama.cpp's own confidence (the top token's probability "
-                "over the draft's top 10 logits), which is what the search walked"]  # fmt: skip
-    return ["p-min 0: llama.cpp never stops a draft early, so every round drafts K tokens"]
+                "over the draft's top 10 logits), which is what the search walked", *notes]  # fmt: skip
+    return ["p-min 0: llama.cpp never stops a draft early, so every round drafts K tokens", *notes]
 
 
 def vllm_speculative_config(

@@ -146,11 +146,13 @@ def test_bad_scenario_is_one_line_exit_2(results, tmp_path):
 
 
 def test_llama_cpp_flag_spellings():
-    assert llama_cpp_flags("/m/d.gguf", Policy.none(), "new") == []  # the target alone
+    # the target alone; flash attention off as the profiles ran (llama.cpp's default is auto)
+    assert llama_cpp_flags("/m/d.gguf", Policy.none(), "new") == ["--flash-attn", "off"]
+    assert llama_cpp_flags("/m/d.gguf", Policy.none(), "old") == []
     new = llama_cpp_flags("/m/d.gguf", Policy.fixed(4), "new")
     assert new == ["--spec-type", "draft-simple", "--spec-draft-model", "/m/d.gguf",
                    "--spec-draft-n-max", "4", "--spec-draft-n-min", "0",
-                   "--spec-draft-p-min", "0"]  # fmt: skip
+                   "--spec-draft-p-min", "0", "--flash-attn", "off"]  # fmt: skip
     old = llama_cpp_flags("/m/d.gguf", Policy.threshold(16, 0.6), "old")
     assert old == ["--model-draft", "/m/d.gguf", "--draft-max", "16", "--draft-min", "0",
                    "--draft-p-min", "0.6"]  # fmt: skip
