@@ -6,7 +6,8 @@ the draft's q sent dense (float16 over the whole vocabulary) and as top-n pairs.
 counts each round's bytes at the transport (TCP payload each way); its e2e profile records them
 with the round's drafted count D. Against each round: `formulas.upload_bytes(D, ...)` up and
 `formulas.download_bytes(...)` down, with configspec's protocol constants (4-byte ids, 2-byte
-probabilities, header 48, verdict 34). Target: the mean per round within 10%, each way.
+probabilities, header 48, verdict 34, HTTP/2 window 65535). Each case also prints how many rounds
+got each count of bytes down. Target: the mean per round within 10%, each way.
 
     python benchmarks/wire_bytes.py [--prompts 2] [--tokens 24] [--cases greedy:1,...]
 
@@ -20,6 +21,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +30,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from real_loop import DRAFT, EDGE_CPU, QUANT, TARGET, pinned, start_serve  # noqa: E402
 
 from configspec.analytic import formulas as f  # noqa: E402
+from configspec.analytic.scenario import Payload  # noqa: E402
 from configspec.fleet.predict import HEADER_BYTES, ID_BYTES, VERDICT_BYTES  # noqa: E402
 from configspec.registry import load_registry  # noqa: E402
 from configspec.runners.llama_cpp import LlamaCppRunner  # noqa: E402
 from configspec.sources.resolve import model_file  # noqa: E402
 
 PROB_BYTES = 2  # float16
+FLOW_WINDOW_BYTES = Payload().flow_window_bytes  # gRPC's HTTP/2 window
 TARGET_ERROR = 0.10
 DEFAULT_CASES = "greedy:1,greedy:4,greedy:8,sampled:1:0,sampled:4:0,sampled:4:64,sampled:4:1024"
 
@@ -93,7 +97,10 @@ def main() -> None:
                 down = np.mean([r["bytes_down"] for r in rounds])
                 up_pred = float(np.mean(f.upload_bytes(drafted, mode, ID_BYTES, PROB_BYTES,
                                                        n_vocab, top_n, HEADER_BYTES)))  # fmt: skip
-                down_pred = f.download_bytes(HEADER_BYTES, VERDICT_BYTES)
+                up_each = f.upload_bytes(drafted, mode, ID_BYTES, PROB_BYTES, n_vocab, top_n,
+                                         HEADER_BYTES)  # fmt: skip
+                down_pred = float(np.mean(f.download_bytes(HEADER_BYTES, VERDICT_BYTES, up_each,
+                                                           FLOW_WINDOW_BYTES)))  # fmt: skip
                 e_up, e_down = up_pred / up - 1, down_pred / down - 1
                 worst = max(worst, abs(e_up), abs(e_down))
                 label = f"{mode} K={k}" + (f" top-{top_n}" if top_n else "")
@@ -101,6 +108,9 @@ def main() -> None:
                 print(f"{label:<18} {len(rounds):>6} {drafted.mean():>7.2f} "
                       f"{up:>11.0f} / {up_pred:<10.0f} {e_up:>+7.1%} "
                       f"{down:>11.0f} / {down_pred:<10.0f} {e_down:>+7.1%}", flush=True)  # fmt: skip
+                sizes = Counter(int(r["bytes_down"]) for r in rounds)
+                print(f"{'':<18} down bytes per round: "
+                      + ", ".join(f"{b} x{n}" for b, n in sorted(sizes.items())))  # fmt: skip
         finally:
             server.terminate()
             server.wait(30)

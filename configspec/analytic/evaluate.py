@@ -81,6 +81,7 @@ class DeviceTerms:
     top_n: int | None
     header_bytes: int
     verdict_bytes: int = 34
+    flow_window_bytes: int = 65535
 
 
 @dataclass
@@ -113,7 +114,9 @@ def evaluate(x: RoundInputs, t: DeviceTerms) -> Metrics:
     bytes_up = x.network * f.upload_bytes(
         x.drafted, t.mode, t.token_id_bytes, t.prob_bytes, t.vocab_size, t.top_n, t.header_bytes
     )
-    bytes_down = x.network * f.download_bytes(t.header_bytes, t.verdict_bytes)
+    bytes_down = x.network * f.download_bytes(
+        t.header_bytes, t.verdict_bytes, bytes_up, t.flow_window_bytes
+    )
     net_s = x.network * f.network_time_s(t.rtt_s, bytes_up, bytes_down, t.up_bit_s, t.down_bit_s)
     verify_s = np.asarray(x.verify_s, float)
     # proactive drafting (all zero when synchronous): pre-drafts while in flight, some carried

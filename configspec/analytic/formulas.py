@@ -64,10 +64,21 @@ def upload_bytes(
     return header_bytes + token_id_bytes + d * per_token
 
 
-def download_bytes(header_bytes: int, verdict_bytes: int) -> float:
+WINDOW_UPDATE_PAIR_BYTES = 26  # HTTP/2 WINDOW_UPDATE for the connection and the stream, 9 + 4 each
+
+
+def download_bytes(header_bytes: int, verdict_bytes: int, bytes_up: Num = 0.0,
+                   flow_window_bytes: int = 0) -> np.ndarray:  # fmt: skip
     """Bytes server -> edge per round: the framing and the verdict (accepted count, the
-    correction/bonus token, the server's timings)."""
-    return float(header_bytes + verdict_bytes)
+    correction/bonus token, the server's timings). An upload larger than the server's HTTP/2
+    flow-control window (`flow_window_bytes`; 0: no flow control) gets one more pair of
+    WINDOW_UPDATE frames back: gRPC opens the stream's window for the rest of a message once it
+    has read its length, up to 1 MiB ahead (chttp2 flow control, `kMaxWindowDelta`), and the
+    connection's with it. Uploads more than 1 MiB past the window get further pairs as the
+    server reads, how many depends on its reads: not modelled (docs/model.md)."""
+    up = np.asarray(bytes_up, dtype=float)
+    large = (flow_window_bytes > 0) & (up > flow_window_bytes)
+    return header_bytes + verdict_bytes + np.where(large, WINDOW_UPDATE_PAIR_BYTES, 0.0)
 
 
 def network_time_s(

@@ -49,6 +49,9 @@ class Payload(_Strict):
     top_n: int | None = Field(None, ge=1)  # send only the n largest (id, prob) pairs
     header_bytes: int = Field(48, ge=0)  # framing per round, each direction (docs/model.md)
     verdict_bytes: int = Field(34, ge=0)  # the server's answer beyond framing
+    # the server's HTTP/2 flow-control window (gRPC's 65535); a larger upload gets one more pair
+    # of WINDOW_UPDATE frames back (docs/model.md); 0: a transport without flow control
+    flow_window_bytes: int = Field(65535, ge=0)
 
 
 class Server(_Strict):

@@ -83,7 +83,7 @@ def _one_way_s(g: GroupInputs, message_bytes: float, terms: FleetTerms) -> float
 
 def _message_bytes(drafted: float, n_vocab: int) -> tuple[float, float]:
     up = f.upload_bytes(drafted, "greedy", ID_BYTES, 2, n_vocab, None, HEADER_BYTES)
-    return float(up), f.download_bytes(HEADER_BYTES, VERDICT_BYTES)
+    return float(up), float(f.download_bytes(HEADER_BYTES, VERDICT_BYTES))
 
 
 def group_load(g: GroupInputs, n_vocab: int, terms: FleetTerms) -> GroupLoad:

@@ -96,6 +96,7 @@ def device_terms(scenario: Scenario, device: str, idle_w: float) -> DeviceTerms:
         usd_per_kwh=edge.electricity_usd_per_kwh, token_id_bytes=payload.token_id_bytes,
         prob_bytes=payload.prob_bytes, vocab_size=payload.vocab_size, top_n=payload.top_n,
         header_bytes=payload.header_bytes, verdict_bytes=payload.verdict_bytes,
+        flow_window_bytes=payload.flow_window_bytes,
     )  # fmt: skip
 
 

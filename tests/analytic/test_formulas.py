@@ -45,6 +45,14 @@ def test_payload_bytes_greedy_sampled_and_sparsified():
     assert f.download_bytes(40, 34) == pytest.approx(74)
 
 
+def test_download_bytes_gain_a_window_update_pair_past_the_flow_control_window():
+    # uploads of 100 B, exactly the window, one byte more and 300 kB, window 65535: the two
+    # larger ones get one more WINDOW_UPDATE pair (connection + stream, 13 bytes each) back
+    up = [100, 65535, 65536, 300_000]
+    assert f.download_bytes(48, 34, up, 65535).tolist() == [82, 82, 108, 108]
+    assert f.download_bytes(48, 34, up, 0).tolist() == [82] * 4  # no flow control
+
+
 def test_network_time():
     # 0.02 + 8 x 56 / 1e6 + 8 x 48 / 1e6 = 0.02 + 0.000448 + 0.000384 = 0.020832 s
     assert f.network_time_s(0.02, 56, 48, 1e6, 1e6) == pytest.approx(0.020832)
