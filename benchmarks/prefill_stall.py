@@ -69,8 +69,9 @@ def run(tmp: Path, window_ms: float, chunk: int | None, prompt_tokens: int, roun
 
     opener = threading.Thread(target=prefill_b)
     while True:
+        sent_in = phase["now"]  # a round sent while B prefills waits for it, whenever it returns
         v = a.verify([token], [100, 101, 102, 103], [None] * 4)
-        samples.append((time.perf_counter(), v.server_s, phase["now"]))
+        samples.append((time.perf_counter(), v.server_s, sent_in))
         token = v.token
         if len([s for s in samples if s[2] == "before"]) == rounds_before and not opener.is_alive():
             if phase["now"] == "before":
