@@ -24,12 +24,13 @@ the way the profiles measure it (llama-cpp-python, --threads, at the run's mean 
 decode step, the draft's re-read of K max + 1 tokens, and a target call over 1 and over K max + 1
 tokens; the one-token calls are memory-bound and the long ones compute-bound, and the two drift
 apart), and a second prediction scales the profiles' times by that run's probes over the
-profiles' own figures there ("probed"; PASS/FAIL is given for both). Not in the model, so expect these to show: llama.cpp's
-samplers over the whole vocabulary for every verified row and every draft token (no
-`overhead_ms_per_round` is assumed); and the run's continuation drifting from the traced one
-where batched verification picks another top token. An alignment made before the rollouts walks
-a threshold's draft past its wrong token on the target's text instead, and predicts too few
-drafted tokens (docs/alignment.md, "Caveat").
+profiles' own figures there ("probed"; PASS/FAIL is given for both). The run uses the emitted
+flags, which set flash attention off as the profiles ran it (recommend/settings.py). Not in the
+model, so expect these to show: llama.cpp's samplers over the whole vocabulary for every
+verified row and every draft token (no `overhead_ms_per_round` is assumed); and the run's
+continuation drifting from the traced one where batched verification picks another top token.
+An alignment made before the rollouts walks a threshold's draft past its wrong token on the
+target's text instead, and predicts too few drafted tokens (docs/alignment.md, "Caveat").
 
     python benchmarks/engine_settings_check.py [--results results] [--prompts 6] [--tokens N]
         [--policies "K=3,K<=16 tau=0.5"] [--threads 2] [--passes 3] [--scenario scenario.yaml]
@@ -203,8 +204,8 @@ def run_speculative(target: Path, draft: Path, policy: Policy, prompts: list[Pat
 def run_target_alone(target: Path, tokens: int, threads: int, context: int) -> Figures:
     """llama-bench decoding `tokens` tokens after `context` (the target alone)."""
     done = subprocess.run([str(tool("llama-bench")), "-m", str(target), "-t", str(threads),
-                           "-p", "0", "-n", str(tokens), "-d", str(context), "-r", "3", "-fa", "0",
-                           "-o", "json"], capture_output=True, text=True, check=True)  # fmt: skip
+                           "-p", "0", "-n", str(tokens), "-d", str(context), "-r", "3",
+                           "-fa", "0", "-o", "json"], capture_output=True, text=True, check=True)  # fmt: skip
     (result,) = json.loads(done.stdout)
     rates = [tokens / (ns / 1e9) for ns in result["samples_ns"]]
     return Figures(None, None, float(np.mean(rates)))

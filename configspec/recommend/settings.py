@@ -61,7 +61,8 @@ def llama_cpp_notes(policy: Policy, style: str = "new") -> list[str]:
         return ["no draft model: llama.cpp decodes with the target alone", *notes]
     if policy.is_threshold:
         return ["p-min is compared with llama.cpp's own confidence (the top token's probability "
-                "over the draft's top 10 logits), which is what the search walked", *notes]  # fmt: skip
+                "over the draft's top 10 logits), which is what the search walked",
+                *notes]  # fmt: skip
     return ["p-min 0: llama.cpp never stops a draft early, so every round drafts K tokens", *notes]
 
 
