@@ -103,12 +103,18 @@ def _draw_on_demand(driver, timeout_s: float) -> list[dict]:
 
 def _scroll_through(driver, start: float, timeout_s: float) -> float | None:
     """Scroll down a screen at a time, as a reader would, until every figure is drawn (figures
-    are drawn as they come near the viewport); the page's time of the last one, or None."""
+    are drawn as they come near the viewport); the page's time of the last one, or None. From
+    the bottom it starts again at the top: on a busy machine the page can be scrolled past a
+    figure before its intersection with the viewport is computed, and a reader coming back to
+    it draws it then."""
     while time.perf_counter() - start < timeout_s:
         done = driver.execute_script("return window.configspecAllDrawnMs || null;")
         if done is not None:
             return done
-        driver.execute_script("window.scrollBy(0, window.innerHeight);")
+        driver.execute_script(
+            "if (window.scrollY + window.innerHeight >= document.body.scrollHeight - 2)"
+            " window.scrollTo(0, 0); else window.scrollBy(0, window.innerHeight);"
+        )
         time.sleep(0.05)
     return None
 
