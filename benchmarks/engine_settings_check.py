@@ -219,12 +219,12 @@ class SpeedProbe:
     drift apart (docs/recommend.md), so both are probed."""
 
     def __init__(self, draft: Path, target: Path, threads: int, context: int, tokens: int,
-                 profiled: Speed):  # fmt: skip
+                 profiled_s: tuple[float, float, float, float]):  # fmt: skip
         self.runners = [open_runner("llama_cpp", path, threads=threads, n_ctx=context + tokens + 8)
                         for path in (draft, target)]  # fmt: skip
         self.context = context
         self.tokens = tokens
-        self.profiled = profiled  # in seconds, not ratios
+        self.profiled_s = profiled_s  # draft step, draft re-read, target over 1 and over tokens
         text = [int(t) for t in np.random.default_rng(0).integers(100, 5000, context + tokens)]
         for runner in self.runners:
             runner.forward(text[:context])
@@ -244,14 +244,12 @@ class SpeedProbe:
 
     def __call__(self, calls: int = 6) -> Speed:
         draft, target = self.runners
-        p = self.profiled
-        return Speed(
-            draft_step_x=self._median_s(draft, 1, False, calls) / p.draft_step_x,
-            draft_batch_x=self._median_s(draft, self.tokens, False, calls) / p.draft_batch_x,
-            target_one_x=self._median_s(target, 1, True, calls) / p.target_one_x,
-            target_batch_x=self._median_s(target, self.tokens, True, calls) / p.target_batch_x,
-            tokens=self.tokens,
-        )  # fmt: skip
+        now_s = (self._median_s(draft, 1, False, calls),
+                 self._median_s(draft, self.tokens, False, calls),
+                 self._median_s(target, 1, True, calls),
+                 self._median_s(target, self.tokens, True, calls))  # fmt: skip
+        return Speed(*(n / p for n, p in zip(now_s, self.profiled_s, strict=True)),
+                     tokens=self.tokens)  # fmt: skip
 
     def close(self) -> None:
         for runner in self.runners:
@@ -365,14 +363,11 @@ def check(args) -> None:
     cell = next(c for c in drafting.cells if (c.draft, c.quant) == (spec.draft, spec.quant))
     curve = verify_curve(verification, 1)
     largest = k_max + 1  # the longest call: K max drafts and the last token
-    profiled = Speed(
-        draft_step_x=draft_timing(cell, context).step_s,
-        draft_batch_x=float(draft_batch_s(cell, [largest], context)[0]),
-        target_one_x=float(curve.latency(0, context)),
-        target_batch_x=float(curve.latency(largest - 1, context)), tokens=largest,
-    )  # fmt: skip
+    profiled_s = (draft_timing(cell, context).step_s,
+                  float(draft_batch_s(cell, [largest], context)[0]),
+                  float(curve.latency(0, context)), float(curve.latency(largest - 1, context)))  # fmt: skip
     probe = SpeedProbe(draft_files[spec.draft, spec.quant], target_file, args.threads, context,
-                       largest, profiled)  # fmt: skip
+                       largest, profiled_s)  # fmt: skip
     probes: dict[Case, list[Speed]] = {case: [] for case in cases}
     for n in range(args.passes):  # interleaved, in a new order each pass: the VM's speed drifts
         for case in order.sample(cases, len(cases)):

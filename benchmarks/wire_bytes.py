@@ -95,10 +95,9 @@ def main() -> None:
                 drafted = np.array([r["drafted"] for r in rounds], float)
                 up = np.mean([r["bytes_up"] for r in rounds])
                 down = np.mean([r["bytes_down"] for r in rounds])
-                up_pred = float(np.mean(f.upload_bytes(drafted, mode, ID_BYTES, PROB_BYTES,
-                                                       n_vocab, top_n, HEADER_BYTES)))  # fmt: skip
                 up_each = f.upload_bytes(drafted, mode, ID_BYTES, PROB_BYTES, n_vocab, top_n,
                                          HEADER_BYTES)  # fmt: skip
+                up_pred = float(np.mean(up_each))
                 down_pred = float(np.mean(f.download_bytes(HEADER_BYTES, VERDICT_BYTES, up_each,
                                                            FLOW_WINDOW_BYTES)))  # fmt: skip
                 e_up, e_down = up_pred / up - 1, down_pred / down - 1

@@ -10,8 +10,8 @@ since the first waiting round has passed; one prefill chunk of the oldest prefil
 rides along (or goes alone); the call lasts t_v of its tokens (batching.BatchCost) plus the
 per-round work outside the forward call, at the context the KV buffer holds (fleet_model:
 with a shared buffer, the cells of every open session). Sessions beyond `max_sessions` are
-refused and retried after a second. The output is the same records the emulation writes (FleetRound, FleetSession),
-summarised by the same code. Seeded, so a run is reproducible.
+refused and retried after a second. The output is the same records the emulation writes
+(FleetRound, FleetSession), summarised by the same code. Seeded, so a run is reproducible.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from configspec.profiles.policy import Policy
 from configspec.recommend.schema import Deploy
 
 FLAG_STYLES = ("new", "old")
-FLASH_ATTN_AS_PROFILED = ["--flash-attn", "off"]
+FLASH_ATTN_AS_PROFILED = ("--flash-attn", "off")
 SERVE_PORT = 50051
 
 
@@ -34,7 +34,7 @@ def llama_cpp_flags(draft_file: str, policy: Policy, style: str = "new") -> list
     spelling also sets flash attention off, as the profiles ran (module docstring)."""
     if style not in FLAG_STYLES:
         raise ValueError(f"style must be one of {FLAG_STYLES}")
-    as_profiled = FLASH_ATTN_AS_PROFILED if style == "new" else []
+    as_profiled = list(FLASH_ATTN_AS_PROFILED) if style == "new" else []
     if not policy.speculates:
         return as_profiled
     p_min = policy.tau or 0.0
@@ -53,17 +53,17 @@ def llama_cpp_command(flags: list[str], mode: str, temperature: float) -> str:
 
 
 def llama_cpp_notes(policy: Policy, style: str = "new") -> list[str]:
-    notes = []
+    if not policy.speculates:
+        notes = ["no draft model: llama.cpp decodes with the target alone"]
+    elif policy.is_threshold:
+        notes = ["p-min is compared with llama.cpp's own confidence (the top token's probability "
+                 "over the draft's top 10 logits), which is what the search walked"]  # fmt: skip
+    else:
+        notes = ["p-min 0: llama.cpp never stops a draft early, so every round drafts K tokens"]
     if style == "new":
         notes.append("--flash-attn off: as configspec's profiles ran llama.cpp (its default, auto, "
                      "turns it on for a CPU and times differently from the profiles)")  # fmt: skip
-    if not policy.speculates:
-        return ["no draft model: llama.cpp decodes with the target alone", *notes]
-    if policy.is_threshold:
-        return ["p-min is compared with llama.cpp's own confidence (the top token's probability "
-                "over the draft's top 10 logits), which is what the search walked",
-                *notes]  # fmt: skip
-    return ["p-min 0: llama.cpp never stops a draft early, so every round drafts K tokens", *notes]
+    return notes
 
 
 def vllm_speculative_config(

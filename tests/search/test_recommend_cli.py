@@ -149,6 +149,8 @@ def test_llama_cpp_flag_spellings():
     # the target alone; flash attention off as the profiles ran (llama.cpp's default is auto)
     assert llama_cpp_flags("/m/d.gguf", Policy.none(), "new") == ["--flash-attn", "off"]
     assert llama_cpp_flags("/m/d.gguf", Policy.none(), "old") == []
+    llama_cpp_flags("/m/d.gguf", Policy.none(), "new").append("--edited-by-the-caller")
+    assert llama_cpp_flags("/m/d.gguf", Policy.none(), "new") == ["--flash-attn", "off"]
     new = llama_cpp_flags("/m/d.gguf", Policy.fixed(4), "new")
     assert new == ["--spec-type", "draft-simple", "--spec-draft-model", "/m/d.gguf",
                    "--spec-draft-n-max", "4", "--spec-draft-n-min", "0",
