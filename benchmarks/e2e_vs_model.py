@@ -75,11 +75,14 @@ def main() -> None:
         timing: dict = {c: [] for c in cells}
         rng = np.random.default_rng(args.seed)
         for n in range(args.passes):
-            for i in rng.permutation(len(cells)):
+            for done, i in enumerate(rng.permutation(len(cells)), 1):
                 policy, delay = cells[i]
-                timing[cells[i]].append(loop.inputs(list(range(9))))
-                runs[cells[i]] += loop.run(policy, delay, args.new_tokens)
-                timing[cells[i]].append(loop.inputs(list(range(9))))
+                results, measured = loop.measure(policy, delay, args.new_tokens)
+                runs[cells[i]] += results
+                timing[cells[i]] += measured
+                tok_s = sum(len(r.tokens) for r in results) / sum(r.decode_s for r in results)
+                print(f"  pass {n + 1}, cell {done}/{len(cells)}: {label(policy)} "
+                      f"{1e3 * delay:.0f} ms: {tok_s:.2f} tok/s", flush=True)  # fmt: skip
             print(f"pass {n + 1}/{args.passes} done", flush=True)
     finally:
         loop.close()

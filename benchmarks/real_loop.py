@@ -65,17 +65,18 @@ def worker(target_path: str) -> None:
             out = [target_only(target, p, req["n"], stop_tokens=stops) for p in req["prompts"]]
         else:  # verify latency at each K: K + 1 tokens, all logits, rolled back, warm-up first
             context, out = req["context"], {}
-            target.reset()
-            target.forward(context)
-            for k in req["ks"]:
+            if target.n_past != len(context):  # the context stays cached between requests
+                target.reset()
+                target.forward(context)
+            for i, k in enumerate([req["ks"][-1], *req["ks"]]):
                 samples = []
-                for i in range(req["reps"] + 1):
+                for _ in range(req["reps"] if i else 1):
                     t0 = time.perf_counter()
                     target.forward(context[-(k + 1) :], all_logits=True)
-                    if i:
-                        samples.append(time.perf_counter() - t0)
+                    samples.append(time.perf_counter() - t0)
                     target.rollback(len(context))
-                out[k] = statistics.mean(samples)
+                if i:  # the first call warms up
+                    out[k] = statistics.mean(samples)
         print(json.dumps(out), flush=True)
 
 
@@ -191,16 +192,26 @@ def print_verdicts(
               f"{'PASS' if worst <= 0.10 else 'FAIL'} (target: within 10% for every cell)")  # fmt: skip
 
 
-def extra_draft_steps(policy: Policy, full: float, step_s: float, step2_s: float) -> float:
+def extra_draft_steps(counts: WalkCounts, step_s: float, step2_s: float) -> float:
     """Draft calls beyond D per round, in single-step units (docs/model.md, "Drafting"): after
-    a fully accepted fixed-K round the next round's first call feeds two tokens (the last draft
-    and the bonus), costing step2_s - step_s more; a threshold round also pays the call whose
-    token fell below tau (a full acceptance there is rare and ignored)."""
-    two_token = full * (step2_s - step_s) / step_s
-    return two_token if policy[1] is None else 1.0
+    a fully accepted round the next round's first call feeds two tokens (the last draft and the
+    bonus), costing step2_s - step_s more; a threshold round that stopped on a token below tau
+    also paid the call that read it."""
+    two_token = counts.full_acceptance * (step2_s - step_s) / step_s
+    return two_token + counts.stopped_early_per_round
 
 
-def draft_step_s(draft: LlamaCppRunner, context: list[int], n: int = 16) -> tuple[float, float]:
+def verify_at(counts: WalkCounts, verify: dict[int, float]) -> float:
+    """The mean verification time per round: t_v(D) averaged over the walk's rounds by their D
+    (t_v is not linear in D on a CPU, so a threshold's spread of D costs more or less than its
+    mean D would), interpolated between the measured D."""
+    ks, values = list(verify), list(verify.values())
+    if not counts.drafted_shares:  # a walk without the histogram: at the mean
+        return float(np.interp(counts.drafted_per_round, ks, values))
+    return float(sum(p * np.interp(d, ks, values) for d, p in enumerate(counts.drafted_shares)))
+
+
+def draft_step_s(draft: LlamaCppRunner, context: list[int], n: int = 8) -> tuple[float, float]:
     """(one-token call, two-token call) mean times at `context`, the drafting profile's way."""
     draft.reset()
     draft.forward(context[:-1])
@@ -273,16 +284,16 @@ def predict(
     step2_s = statistics.mean(t.step2_s for t in timing)
     verify = {k: statistics.mean(t.verify_s[k] for t in timing) for k in timing[0].verify_s}
     drafted = counts.drafted_per_round
-    verify_d = float(np.interp(drafted, list(verify), list(verify.values())))
+    verify_d = verify_at(counts, verify)
     proactive = overlap == "proactive"
     if proactive and timing[0].verify_concurrent_s is not None:
         both = {k: statistics.mean(t.verify_concurrent_s[k] for t in timing) for k in verify}
-        concurrent_d = float(np.interp(drafted, list(both), list(both.values())))
+        concurrent_d = verify_at(counts, both)
         share = min(1.0, policy[0] * step_s / (delay_s + extra["wire_s"] + verify_d))
         verify_d += share * (concurrent_d - verify_d)
     x = RoundInputs(
         drafted=np.array([drafted]),
-        extra_steps=np.array([extra_draft_steps(policy, counts.full_acceptance, step_s, step2_s)]),
+        extra_steps=np.array([extra_draft_steps(counts, step_s, step2_s)]),
         tokens=np.array([counts.tokens_per_round]), step_s=np.array([step_s]),
         draft_w=np.array([draft_w]), verify_s=np.array([verify_d]), verify_j=np.zeros(1),
         predraft_max=np.array([policy[0] if proactive else 0.0]),
@@ -322,10 +333,10 @@ class Loop:
     continuations: list[list[int]]  # the target's single-token greedy continuation per prompt
     context: list[int]  # the prompts' mean context, where the timing inputs are measured
 
-    def inputs(self, ks: list[int], concurrent: bool = False) -> Timing:
+    def inputs(self, ks: list[int], concurrent: bool = False, reps: int = 1) -> Timing:
         """The timing inputs, measured now, one after the other (with `concurrent`, t_v(K) is
         also measured while the draft decodes on its core)."""
-        verify = self.worker.ask(cmd="verify", context=self.context, ks=ks, reps=2)
+        verify = self.worker.ask(cmd="verify", context=self.context, ks=ks, reps=reps)
         both = None
         if concurrent:
             self.draft.reset()
@@ -337,13 +348,18 @@ class Loop:
                     self.draft.rollback(base)
                 self.draft.forward([self.context[-1]])
 
-            both = self.worker.ask(decode_one, cmd="verify", context=self.context, ks=ks, reps=2)
+            both = self.worker.ask(decode_one, cmd="verify", context=self.context, ks=ks,
+                                   reps=reps)  # fmt: skip
         one, two = draft_step_s(self.draft, self.context)
         as_int = lambda d: {int(k): v for k, v in d.items()}  # noqa: E731 - JSON keys are text
         return Timing(one, two, as_int(verify), as_int(both) if both else None)
 
-    def run(self, policy: Policy, delay_s: float, new_tokens: int, overlap: str = "none"):
-        """Every prompt through the real edge (a fresh connection with the emulated delay)."""
+    def run(
+        self, policy: Policy, delay_s: float, new_tokens: int, overlap: str = "none",
+        prompts: list[int] | None = None,
+    ) -> list[SpecResult]:  # fmt: skip
+        """Every prompt (or those indexed) through the real edge (a fresh connection with the
+        emulated delay)."""
         k, tau = policy
         connection = Connection(self.address, LinkShape(added_rtt_s=delay_s))
         try:
@@ -352,9 +368,26 @@ class Loop:
             decoder = SpeculativeDecoder(self.draft, verifier)
             config = DecodeConfig(k=k, tau=tau, max_new_tokens=new_tokens,
                                   stop_tokens=self.draft.stop_tokens(), overlap=overlap)  # fmt: skip
-            return [decoder.generate(p, config) for p in self.prompts]
+            chosen = range(len(self.prompts)) if prompts is None else prompts
+            return [decoder.generate(self.prompts[i], config) for i in chosen]
         finally:
             connection.close()
+
+    def measure(
+        self, policy: Policy, delay_s: float, new_tokens: int, overlap: str = "none"
+    ) -> tuple[list[SpecResult], list[Timing]]:
+        """One visit to a cell: every prompt through the real edge, one at a time, with the
+        timing inputs (t_v at every D up to K) measured before the first and after each, so that
+        each run is bracketed within seconds by what the model is given: the VM's speed drifts
+        by tens of percent over a minute, and a run of all the prompts lasts about one."""
+        ks = list(range(policy[0] + 1))
+        concurrent = overlap == "proactive"
+        timing = [self.inputs(ks, concurrent)]
+        results = []
+        for i in range(len(self.prompts)):
+            results += self.run(policy, delay_s, new_tokens, overlap, prompts=[i])
+            timing.append(self.inputs(ks, concurrent))
+        return results, timing
 
     def close(self) -> None:
         self.server.terminate()  # by process id

@@ -13,9 +13,10 @@ End of trace (the final round): a decoder that must emit exactly n tokens drafts
 tokens when r = n - s remain, because the target always adds one token itself; so
 `D_s = min(K, n - s - 1)` and a round starting at n - 1 drafts nothing (a plain target step).
 Hence every walk emits exactly n tokens and `tokens == accepted + rounds` always holds, and
-`matches[n-1]` is never consulted. A decoder that instead drafts K anyway in the final round and
-truncates its output to n tokens (configspec/speculative does) emits the same tokens in the same
-number of rounds; only that last round's drafted / accepted counts differ. A trace that ends with
+`matches[n-1]` is never consulted. configspec/speculative cuts its drafts the same way. A decoder
+that instead drafts K anyway in the final rounds and truncates its output to n tokens emits the
+same tokens in the same number of rounds; only those rounds' drafted / accepted counts differ
+(and their cost: more drafting, a longer verification). A trace that ends with
 a stop token (EOS) is walked the same way: the stop token is its last position.
 """
 
@@ -44,6 +45,10 @@ class WalkCounts:
     # full rounds whose bonus token the draft guessed too: its match at s + D (greedy walks
     # only); proactive drafting reuses what it pre-drafted in those rounds (docs/model.md)
     reuse: float = 0
+    # rounds that drafted 0, 1, 2, ... tokens (greedy walks only; empty otherwise): the cost of a
+    # verification is not linear in the tokens it checks, so a policy whose D varies from round
+    # to round (a threshold) pays the mean of t_v(D), not t_v of the mean (docs/model.md)
+    by_drafted: tuple[float, ...] = ()
 
     def __add__(self, other: WalkCounts) -> WalkCounts:
         return WalkCounts(
@@ -54,6 +59,7 @@ class WalkCounts:
             self.full + other.full,
             self.stopped_early + other.stopped_early,
             self.reuse + other.reuse,
+            _add_histograms(self.by_drafted, other.by_drafted),
         )
 
     @property
@@ -75,6 +81,12 @@ class WalkCounts:
         return self.drafted / self.rounds if self.rounds else 0.0
 
     @property
+    def drafted_shares(self) -> list[float]:
+        """P(a round drafts D tokens), D = 0, 1, ... (empty where the walk did not count them)."""
+        total_rounds = sum(self.by_drafted)
+        return [n / total_rounds for n in self.by_drafted] if total_rounds else []
+
+    @property
     def accepted_per_round(self) -> float:
         return self.accepted / self.rounds if self.rounds else 0.0
 
@@ -85,6 +97,15 @@ class WalkCounts:
 
 def total(counts: Iterable[WalkCounts]) -> WalkCounts:
     return sum(counts, WalkCounts())
+
+
+def _add_histograms(a: tuple[float, ...], b: tuple[float, ...]) -> tuple[float, ...]:
+    if not a or not b:  # a walk without one (sampled) leaves the sum without one, except 0 + x
+        return a or b
+    width = max(len(a), len(b))
+    return tuple(
+        (a[i] if i < len(a) else 0.0) + (b[i] if i < len(b) else 0.0) for i in range(width)
+    )
 
 
 # ---- draft lengths per round start -------------------------------------------------------------
@@ -159,10 +180,12 @@ def walk_with_lengths(
     run = _run_lengths(m)
     caps = lengths if caps is None else caps
     counts = WalkCounts()
+    by_drafted = [0.0] * (int(np.max(lengths, initial=0)) + 1)
     s = 0
     while s < n:
         d = int(lengths[s])
         a = min(int(run[s]), d)
+        by_drafted[d] += 1
         counts.rounds += 1
         counts.drafted += d
         counts.accepted += a
@@ -171,6 +194,7 @@ def walk_with_lengths(
         counts.stopped_early += int(d < caps[s])
         counts.reuse += d > 0 and a == d and run[s] > d  # the match at s + d: the bonus guessed
         s += a + 1
+    counts.by_drafted = tuple(by_drafted)
     return counts
 
 

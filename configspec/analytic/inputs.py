@@ -70,12 +70,13 @@ def draft_batch_s(cell: DraftCell, tokens, context_tokens: int) -> np.ndarray | 
 
 def extra_draft_steps(cell: AlignmentCell, stats: PolicyStats) -> float:
     """Expected draft steps beyond D per round (see formulas.drafting_time_s). Fixed K: P(all K
-    accepted) from the traces' conditional acceptance by position. Threshold tau: 1 — the round
-    either stops on a token below tau (a step already paid) or reaches K_max; this overstates by
-    P(reach K_max with a rejection), small when tau > 0 and K_max = 16."""
+    accepted) from the traces' conditional acceptance by position. Threshold tau: the share of
+    rounds that stopped on a token below tau (its step already paid), as the walk counted it;
+    1 in profiles written before it was recorded (which overstates by the rounds that reach
+    K_max or the end of the text)."""
     if stats.tau is None:
         return full_acceptance_probability(cell.acceptance_by_position, stats.k_max)
-    return 1.0
+    return 1.0 if stats.stopped_early_per_round is None else stats.stopped_early_per_round
 
 
 def reuse_probability(cell: AlignmentCell, stats: PolicyStats) -> float:

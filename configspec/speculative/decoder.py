@@ -326,15 +326,20 @@ class SpeculativeDecoder:
             while not done:
                 t_round = clock()
                 n_carried, base = len(carried), len(committed)
+                remaining = config.max_new_tokens - len(result.tokens)
+                # the target adds a token of its own, so drafting past remaining - 1 is waste
+                # (the walk's end-of-text cut, configspec/alignment/walk.py)
+                most = min(config.k, remaining - 1)
                 drafted, q_rows, calls = self._draft(draft_pending, config, rng, carried,
-                                                     carried_q)  # fmt: skip
+                                                     carried_q, most)  # fmt: skip
                 t_drafted = clock()
                 # the target holds committed[:-1]: the last committed token leads the round
                 verifier.submit(committed[-1:], drafted, q_rows)
-                remaining = config.max_new_tokens - len(result.tokens)
                 pre, pre_q, pre_s = [], [], 0.0
                 if config.overlap == "proactive" and _continues(drafted, remaining, config):
-                    pre, pre_q, pre_s = self._predraft(drafted[-1], config, rng)
+                    # a hit emits len(drafted) + 1; the next round drafts at most what is left - 1
+                    pre_most = min(config.k, remaining - len(drafted) - 1)
+                    pre, pre_q, pre_s = self._predraft(drafted[-1], config, rng, pre_most)
                 verdict = verifier.wait()
                 hit = bool(pre) and verdict.accepted == len(drafted) and verdict.token == pre[0]
                 emitted, done = _truncate(drafted[: verdict.accepted] + [verdict.token],
@@ -364,16 +369,17 @@ class SpeculativeDecoder:
 
     def _draft(
         self, pending: list[int], config: DecodeConfig, rng: np.random.Generator,
-        carried: list[int], carried_q: list[np.ndarray | None],
+        carried: list[int], carried_q: list[np.ndarray | None], most: int,
     ) -> tuple[list[int], list[np.ndarray | None], int]:  # fmt: skip
-        """Up to K draft tokens, one forward call each, after the `carried` ones (pre-drafted and
-        confirmed; their last one is not in the draft's cache yet, `pending` is then empty);
-        their draft distributions (sampled mode) and the forward calls made."""
+        """Up to `most` (K, less at the end of the text) draft tokens, one forward call each,
+        after the `carried` ones (pre-drafted and confirmed; their last one is not in the draft's
+        cache yet, `pending` is then empty); their draft distributions (sampled mode) and the
+        forward calls made."""
         drafted, q_rows = list(carried), list(carried_q)
         feed = [drafted[-1]] if drafted else pending
         calls = 0
         temperature = config.temperature or 1.0  # confidence is read at T = 1 when greedy
-        while len(drafted) < config.k:
+        while len(drafted) < most:
             logits = self.draft.forward(feed)
             calls += 1
             if config.tau is not None and max_probability(logits, temperature) < config.tau:
@@ -385,16 +391,17 @@ class SpeculativeDecoder:
         return drafted, q_rows, calls
 
     def _predraft(
-        self, last_draft: int, config: DecodeConfig, rng: np.random.Generator
+        self, last_draft: int, config: DecodeConfig, rng: np.random.Generator, most: int
     ) -> tuple[list[int], list[np.ndarray | None], float]:
         """Proactive drafting while the round is in flight: from the round's last draft (not in
-        the draft's cache yet), up to K tokens, stopping at the first step that ends after the
-        verdict arrived or on a stop token. The first is the draft's guess for the bonus token."""
+        the draft's cache yet), up to `most` tokens (K, less at the end of the text), stopping at
+        the first step that ends after the verdict arrived or on a stop token. The first is the
+        draft's guess for the bonus token."""
         t0 = self._clock()
         tokens: list[int] = []
         q_rows: list[np.ndarray | None] = []
         feed = [last_draft]
-        while len(tokens) < config.k and not self.verifier.arrived():
+        while len(tokens) < most and not self.verifier.arrived():
             token, q = self._choose(self.draft.forward(feed), config, rng)
             tokens.append(token)
             q_rows.append(q)

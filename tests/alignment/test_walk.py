@@ -63,6 +63,22 @@ def test_walk_counts_add_across_prompts():
     assert total([a, b]).tokens_per_round == pytest.approx(9 / 6)
 
 
+def test_rounds_are_counted_by_their_drafts():
+    # greedy_walk_no_matches: D = 3, 2, 1, 0 once each; mismatch_in_first_round: D = 2, 1
+    a = greedy_walk(np.zeros(4, bool), 4)
+    assert a.by_drafted == (1, 1, 1, 1)
+    b = greedy_walk(np.array([1, 1, 0, 1, 1], bool), 2)
+    assert b.by_drafted == (0, 1, 1)
+    both = total([a, b])
+    assert both.by_drafted == (1, 2, 2, 1)
+    assert both.drafted_shares == pytest.approx([1 / 6, 2 / 6, 2 / 6, 1 / 6])
+    assert sum(d * n for d, n in enumerate(both.by_drafted)) == both.drafted
+    # the threshold golden below: D = 2, 4, 3
+    assert threshold_walk(MATCHES, CONF, 4, 0.5).by_drafted == (0, 0, 1, 1, 1)
+    assert expected_walk(HALF, fixed_draft_lengths(3, 2)).by_drafted == ()  # not counted
+    assert expected_walk(HALF, fixed_draft_lengths(3, 2)).drafted_shares == []
+
+
 def test_reuse_counts_full_rounds_whose_bonus_the_draft_guessed():
     # n=10, K=2, matches 1 1 1 0 1 1 0 1 1 1. s=0: D=2, A=2, the match at s+2=2 is 1 -> reuse;
     # s=3: A=0. s=4: A=2, the match at 6 is 0 -> full, no reuse. s=7: D=min(2, 10-7-1)=2, A=2,

@@ -94,6 +94,12 @@ def test_unprofiled_batch_names_the_profiled_ones():
 
 def test_extra_draft_steps():
     cell = iid_cell("d", "q", a=0.5, k_max=4, taus=(0.5,))
-    # fixed K = 3: P(all accepted) = 0.5^3 = 0.125; threshold: the stopping step, 1
+    # fixed K = 3: P(all accepted) = 0.5^3 = 0.125; threshold: the stopping step, 1 per round
+    # where the profile did not count the rounds that stopped on a low confidence, else their share
     assert extra_draft_steps(cell, cell.stats(Policy.fixed(3))) == pytest.approx(0.125)
-    assert extra_draft_steps(cell, cell.stats(Policy.threshold(4, 0.5))) == 1.0
+    stats = cell.stats(Policy.threshold(4, 0.5))
+    assert (
+        extra_draft_steps(cell, stats.model_copy(update={"stopped_early_per_round": None})) == 1.0
+    )
+    counted = stats.model_copy(update={"stopped_early_per_round": 0.7})
+    assert extra_draft_steps(cell, counted) == pytest.approx(0.7)

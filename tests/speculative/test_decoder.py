@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from configspec.alignment.walk import greedy_walk
 from configspec.errors import ConfigspecError
 from configspec.speculative import DecodeConfig, SpeculativeDecoder, target_only
 from configspec.speculative.sampling import max_probability, softmax
@@ -73,8 +74,8 @@ def test_counters_follow_vllm_naming_and_add_up():
     )
     m = result.metrics(k_max=4)
     assert len(result.tokens) == 70 == sum(len(r.emitted) for r in result.rounds)
-    assert m.num_drafts == len(result.rounds)  # fixed K drafts every round
-    assert m.num_draft_tokens == 4 * len(result.rounds)
+    assert m.num_drafts == len(result.rounds) - 1  # the last round starts with 1 token left
+    assert m.num_draft_tokens == sum(len(r.drafted) for r in result.rounds)
     assert m.num_accepted_tokens == sum(r.accepted for r in result.rounds)
     assert m.num_accepted_tokens_per_pos[0] == sum(1 for r in result.rounds if r.accepted >= 1)
     assert sum(m.num_accepted_tokens_per_pos) == m.num_accepted_tokens
@@ -85,6 +86,30 @@ def test_counters_follow_vllm_naming_and_add_up():
     for r in result.rounds:
         assert len(r.target_argmax) == len(r.drafted) + 1
         assert r.emitted[: r.accepted] == r.drafted[: r.accepted]
+
+
+@pytest.mark.parametrize("overlap", ["none", "proactive"])
+def test_drafts_stop_where_the_walk_cuts_them(overlap):
+    """A round drafts min(K, remaining - 1): the target adds a token itself (the alignment walk's
+    end-of-text cut, so the decoder's rounds match the walk draft for draft)."""
+    draft, target = pair(agree_every=9)  # long accepted runs: every round ends near the end
+    reference = target_only(target, PROMPT, 50)
+    full = PROMPT + reference
+    rows = draft.forward(full[:-1], all_logits=True)[len(PROMPT) - 1 :]
+    matches = np.argmax(rows, axis=1) == np.array(reference)
+    for k, n in [(4, 33), (8, 50), (8, 2), (3, 1)]:
+        result = SpeculativeDecoder(draft, target).generate(
+            PROMPT, DecodeConfig(k=k, max_new_tokens=n, overlap=overlap)
+        )
+        counts = greedy_walk(matches[:n], k)
+        assert result.tokens == reference[:n]
+        assert len(result.rounds) == counts.rounds
+        assert sum(len(r.drafted) for r in result.rounds) == counts.drafted
+        generated = 0
+        for r in result.rounds:
+            assert len(r.drafted) == min(k, n - generated - 1)
+            generated += len(r.emitted)
+            assert len(r.predrafted) <= min(k, n - generated)
 
 
 def test_caches_hold_the_committed_tokens_after_rollback():
@@ -100,7 +125,9 @@ def test_caches_hold_the_committed_tokens_after_rollback():
         assert target.cache[:m] == full[:m]
         m = min(draft.n_past, len(full))
         assert draft.cache[:m] == full[:m]
-        assert draft.n_past >= len(full) - k - 1  # rolled back to the accepted prefix, not reset
+        # rolled back to the accepted prefix, not reset (a last round that drafts nothing leaves
+        # the tokens of the round before and its own token un-ingested)
+        assert draft.n_past >= len(full) - k - 2
 
 
 def test_draft_forward_calls_count_one_per_drafted_token():
@@ -109,7 +136,10 @@ def test_draft_forward_calls_count_one_per_drafted_token():
         PROMPT, DecodeConfig(k=3, max_new_tokens=40)
     )
     assert draft.calls == 1 + sum(r.draft_calls for r in result.rounds)  # + the prompt prefill
-    assert all(r.draft_calls == 3 for r in result.rounds)
+    generated = 0
+    for r in result.rounds:
+        assert r.draft_calls == len(r.drafted) == min(3, 40 - generated - 1)
+        generated += len(r.emitted)
     assert target.calls == 1 + len(result.rounds)  # one verification call per round
 
 
@@ -127,7 +157,7 @@ def test_confidence_threshold_stops_before_unsure_tokens():
         context = committed + r.drafted
         confidences = [table_q[t].max() for t in context[len(committed) - 1 :]]
         assert all(c >= tau for c in confidences[: len(r.drafted)])
-        if len(r.drafted) < 5:
+        if len(r.drafted) < min(5, 120 - (len(committed) - 2) - 1):  # not cut by the end
             assert confidences[len(r.drafted)] < tau
             assert r.draft_calls == len(r.drafted) + 1
         committed += r.emitted
@@ -142,7 +172,10 @@ def test_threshold_extremes(tau, drafted):
     result = SpeculativeDecoder(draft, target).generate(
         PROMPT, DecodeConfig(k=4, tau=tau, max_new_tokens=30)
     )
-    assert {len(r.drafted) for r in result.rounds} == {drafted}
+    generated = 0
+    for r in result.rounds:  # as many as tau lets through, but never past the end (30 - 1)
+        assert len(r.drafted) == min(drafted, 30 - generated - 1)
+        generated += len(r.emitted)
     assert result.tokens == target_only(target, PROMPT, 30)
 
 
