@@ -12,18 +12,20 @@ shared VM over minutes is not counted as the model's error):
     prompts (the alignment profile's walk);
   - draft step time: timed single-token decode calls at the prompts' mean context (the
     drafting profile's method), in this process on CPU 1;
-  - verification latency t_v(K): one target call over K + 1 tokens on a warm cache, by a
-    worker process holding the target on CPU 0 (the verification profile's method) while the
-    server is idle;
+  - verification latency t_v(D), D = 0..K: one target call over D + 1 tokens on a warm cache,
+    by a worker process holding the target on CPU 0 (the verification profile's method) while
+    the server is idle, averaged over the walk's rounds by their D;
   - the real system's per-round terms, from one calibration run (K = 2, no added delay): the
     loopback transport (relay, gRPC, protobuf) as the base round trip, the server's queue wait
     and its overhead outside the forward call, and the edge's bookkeeping (docs/model.md).
+The timing inputs are measured before each cell's first prompt and after each of its prompts.
 The prediction is configspec.analytic.evaluate on those inputs. It is made twice: with the walk
 over the target's single-token greedy continuation (what `configspec align` measures), and with
 the walk over the text each run committed. They differ because the server verifies K + 1 tokens in
 one call, whose rounding differs from single-token calls: a flipped argmax sends the run's text
 away from the continuation, and a few prompts x 48 tokens then accept differently (the line under
-the table counts the runs it happened to). The second isolates the timing model. About 15-20 min.
+the table counts the runs it happened to). The second isolates the timing model. About 45 min
+at the defaults on a 2-core VM.
 
     python benchmarks/e2e_vs_model.py [--prompts 3] [--new-tokens 48] [--passes 2]
 """

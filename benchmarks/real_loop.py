@@ -10,12 +10,17 @@ are measured the way the profiles measure them, separately from the runs:
     of the same prompts (the alignment profile's walk);
   - draft step time: timed single-token (and two-token) decode calls at the prompts' mean
     context (the drafting profile's method), in this process on CPU 1;
-  - verification latency t_v(K): one target call over K + 1 tokens on a warm cache, by a worker
-    process holding the target on CPU 0 (the verification profile's method) while the server
-    is idle; for proactive drafting also while the draft decodes on CPU 1 (`concurrent`): on
-    one machine the pre-drafting shares the memory system with the verification, which two
-    machines would not, so that slowdown is a term of this loopback emulation, measured;
+  - verification latency t_v(D) for every D up to K: one target call over D + 1 tokens on a
+    warm cache, by a worker process holding the target on CPU 0 (the verification profile's
+    method) while the server is idle, averaged over the walk's rounds by their D (docs/model.md,
+    "Verification per round"); for proactive drafting also while the draft decodes on CPU 1
+    (`concurrent`): on one machine the pre-drafting shares the memory system with the
+    verification, which two machines would not, so that slowdown is a term of this loopback
+    emulation, measured;
   - the real system's per-round terms (docs/model.md): `round_terms` of a calibration run.
+The timing inputs are measured before a cell's first prompt and after each of its prompts
+(`Loop.measure`), so every run is bracketed within seconds: this VM's speed drifts by tens of
+percent within a minute.
 """
 
 from __future__ import annotations

@@ -134,6 +134,7 @@ def _stats(
         rounds=counts.rounds, tokens_per_round_ci95=ci, expected_tokens_per_start=start_mean,
         stopped_early_per_round=counts.stopped_early_per_round,
         reuse_per_round=None if sampled or policy.is_threshold else counts.reuse_rate,
+        drafted_shares=None if sampled else counts.drafted_shares or None,
     )  # fmt: skip
 
 

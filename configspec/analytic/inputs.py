@@ -4,11 +4,13 @@ Drafting: the mean decode step time and power of a draft x quant cell, interpola
 context between the profiled contexts (clamped outside them: decode time grows slowly with
 context, extrapolating a two-point line would invent a trend). Verification: the target's call
 latency and energy, interpolated linearly in K (linearly extrapolated past the profiled K, with a
-warning) and in context (clamped), for the scenario's batch size.
+warning) and in context (clamped), for the scenario's batch size; per round, averaged over the
+policy's distribution of drafts per round where the alignment profile recorded it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,6 +79,22 @@ def extra_draft_steps(cell: AlignmentCell, stats: PolicyStats) -> float:
     if stats.tau is None:
         return full_acceptance_probability(cell.acceptance_by_position, stats.k_max)
     return 1.0 if stats.stopped_early_per_round is None else stats.stopped_early_per_round
+
+
+def per_round(
+    at: Callable[[np.ndarray], np.ndarray], drafted: np.ndarray,
+    shares: Sequence[Sequence[float] | None],
+) -> np.ndarray:  # fmt: skip
+    """A verification figure per round, per row: `at` (t_v or E_v as a function of D) at the
+    row's mean D, or, where the row's distribution of D is known (`shares[i]`: P(D = d)), the mean
+    of at(D) over it. On a CPU t_v is not linear in D (llama.cpp picks its kernels by the number
+    of tokens in a call), so a threshold policy, whose D varies from round to round, pays the
+    mean of t_v(D) rather than t_v of the mean (docs/model.md)."""
+    out = np.array(at(np.asarray(drafted, dtype=float)), dtype=float)
+    for i, p in enumerate(shares):
+        if p:
+            out[i] = float(np.dot(p, at(np.arange(len(p), dtype=float))))
+    return out
 
 
 def reuse_probability(cell: AlignmentCell, stats: PolicyStats) -> float:

@@ -40,6 +40,10 @@ class PolicyStats(BaseModel):
     # guessed next (proactive drafting reuses its pre-drafts then; docs/model.md). None for
     # sampled cells, thresholds and profiles written before it was recorded.
     reuse_per_round: float | None = None
+    # greedy walks: the share of rounds that drafted 0, 1, 2, ... tokens (a verification costs
+    # the mean of t_v(D) over them, not t_v of the mean D; docs/model.md). None for sampled
+    # cells and in profiles written before it was recorded.
+    drafted_shares: list[float] | None = None
 
     @property
     def policy(self) -> Policy:

@@ -21,6 +21,7 @@ from configspec.analytic.inputs import (
     VerifyCurve,
     draft_batch_s,
     draft_timing,
+    per_round,
     reuse_probability,
     verify_curve,
 )
@@ -134,16 +135,17 @@ def _alignment_cells(
 
 
 def _server_energy(
-    curve: VerifyCurve, scenario: Scenario, verify_s: np.ndarray, drafted: np.ndarray, ctx: int
-) -> tuple[np.ndarray, str]:
+    curve: VerifyCurve, scenario: Scenario, verify_s: np.ndarray, drafted: np.ndarray, ctx: int,
+    shares: list | None = None,
+) -> tuple[np.ndarray, str]:  # fmt: skip
     if scenario.server.power_w is not None:
         return scenario.server.power_w * verify_s, SCENARIO_POWER_SOURCE
-    energy = curve.energy(drafted, ctx)
-    if energy is None:
+    if curve.energy(drafted, ctx) is None:
         raise ConfigspecError(
             "the verification profile has no energy readings; set server.power_w in the "
             "scenario (labelled as an estimate)"
         )
+    energy = per_round(lambda d: curve.energy(d, ctx), drafted, shares or [None] * len(drafted))
     return energy, curve.energy_source or "unknown"
 
 
@@ -234,6 +236,7 @@ def build_space(
                      reuse=reuse_probability(a, stats) if ahead else 0.0),
                 draft=cell.draft, quant=cell.quant, policy=stats.policy, runs=SPECULATIVE,
                 file=cell.file, src=timing.power_source, energy=energy, overlap=overlap,
+                shares=stats.drafted_shares,
             )  # fmt: skip
     if estimated_reread:
         warnings.append(
@@ -247,10 +250,12 @@ def build_space(
     _no_speculation_rows(rows, drafting, verification, curve, ctx, server_source, warnings)
     inputs = RoundInputs.of_rows(rows.inputs)
     on_server = np.array(rows.columns["runs"], object) != TARGET_ON_DEVICE
-    verify_s = curve.latency(inputs.drafted[on_server], ctx)
+    # per round: t_v over the rows' distribution of D where the alignment profile has it
+    shares = [p for p, here in zip(rows.columns["shares"], on_server, strict=True) if here]
+    verify_s = per_round(lambda d: curve.latency(d, ctx), inputs.drafted[on_server], shares)
     inputs.verify_s[on_server] = verify_s
     inputs.verify_j[on_server] = _server_energy(
-        curve, scenario, verify_s, inputs.drafted[on_server], ctx
+        curve, scenario, verify_s, inputs.drafted[on_server], ctx, shares
     )[0]
     drafted = inputs.drafted[:speculative]
     lo, hi = curve.k_range
@@ -286,7 +291,7 @@ def _no_speculation_rows(
         target_on_server_row(0.0, 0.0),  # t_v(0) and E_v(0): read with the speculative rows
         draft=verification.target, quant=verification.target_quant, policy=Policy.none(),
         runs=TARGET_ON_SERVER, file=verification.target_file or "", src="",
-        energy=energy_label(server=server_source), overlap="none",
+        energy=energy_label(server=server_source), overlap="none", shares=None,
     )  # fmt: skip
     for cell in drafting.cells:
         if cell.draft == verification.target:
@@ -295,7 +300,7 @@ def _no_speculation_rows(
                 model_on_device_row(timing.step_s, timing.power_w), draft=cell.draft,
                 quant=cell.quant, policy=Policy.none(), runs=TARGET_ON_DEVICE, file=cell.file,
                 src=timing.power_source, energy=energy_label(device=timing.power_source),
-                overlap="none",
+                overlap="none", shares=None,
             )  # fmt: skip
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from configspec.analytic.inputs import draft_timing, extra_draft_steps, verify_curve
+from configspec.analytic.inputs import draft_timing, extra_draft_steps, per_round, verify_curve
 from configspec.analytic.scenario import Scenario, load_scenario
 from configspec.errors import ConfigspecError
 from configspec.profiles.policy import Policy
@@ -103,3 +103,12 @@ def test_extra_draft_steps():
     )
     counted = stats.model_copy(update={"stopped_early_per_round": 0.7})
     assert extra_draft_steps(cell, counted) == pytest.approx(0.7)
+
+
+def test_per_round_averages_over_the_drafts_where_their_shares_are_known():
+    def squared(d):
+        return np.asarray(d, dtype=float) ** 2
+
+    # row 0: D = 0 or 2 half the time each (mean 1): E[D^2] = 2, not 1^2; row 1: no shares
+    out = per_round(squared, np.array([1.0, 3.0]), [[0.5, 0.0, 0.5], None])
+    assert out.tolist() == pytest.approx([2.0, 9.0])

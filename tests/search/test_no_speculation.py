@@ -114,3 +114,31 @@ def test_a_threshold_pick_gets_vllm_s_best_fixed_k(tmp_path):
     assert space.policy[best] == vllm.configuration.policy
     assert vllm.settings["speculative_config"]["num_speculative_tokens"] == space.policy[best].k_max
     assert vllm.configuration.predicted.goodput_tok_s == pytest.approx(goodput[best])
+
+
+def test_a_policy_whose_drafts_vary_pays_the_mean_of_t_v_over_them():
+    """t_v is not linear in D (here t_v(2) > t_v(4), as llama.cpp's CPU kernels measured): a
+    row whose alignment stats give the share of rounds per D pays the mean of t_v(D) over them;
+    one without (older profiles) pays t_v at its mean D."""
+    bumpy = {0: 150.0, 1: 250.0, 2: 330.0, 4: 270.0, 8: 580.0}
+    verification = server(bumpy, power_w=300.0)
+    drafting = load_profile(BASELINES / "demo-drafting.json", DeviceProfile)
+    alignment = load_profile(BASELINES / "demo-alignment.json", AlignmentProfile)
+    cell = alignment.cells[0]
+    stats = next(s for s in cell.threshold if s.drafted_per_round > 0)
+    shares = [0.5, 0.0, 0.0, 0.0, 0.5]  # D = 0 or 4: mean D 2
+    stats.drafted_per_round, stats.drafted_shares = 2.0, shares
+    untouched = next(s for s in cell.fixed_k if s.k_max == 2)
+    untouched.drafted_per_round, untouched.drafted_shares = 2.0, None
+    space = build_space(drafting, alignment, verification, Scenario())
+    rows = {
+        (str(p), o): i for i, (p, o) in enumerate(zip(space.policy, space.overlap, strict=True))
+    }
+    ctx = Scenario().context_tokens
+    at_128_and_512 = lambda d: float(np.interp(ctx, [128, 512], [bumpy[d] / 1e3] * 2))  # noqa: E731
+    mixed = space.inputs.verify_s[rows[(str(stats.policy), "none")]]
+    assert mixed == pytest.approx(0.5 * at_128_and_512(0) + 0.5 * at_128_and_512(4))  # 0.210
+    fixed = space.inputs.verify_s[rows[(str(untouched.policy), "none")]]
+    assert fixed == pytest.approx(at_128_and_512(2))  # 0.330, more than the mixed row's
+    # the server's energy per round follows the same mean (power 300 W x each t_v)
+    assert space.inputs.verify_j[rows[(str(stats.policy), "none")]] == pytest.approx(300 * mixed)
