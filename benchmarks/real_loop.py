@@ -42,6 +42,7 @@ from configspec.alignment.prompts import load_prompts, select_prompts
 from configspec.alignment.tokenizers import tokenizer_fingerprint
 from configspec.alignment.walk import WalkCounts, greedy_walk, threshold_walk, total
 from configspec.analytic.evaluate import DeviceTerms, Metrics, RoundInputs, evaluate
+from configspec.analytic.inputs import per_round
 from configspec.profiling.drafting import timed_decode
 from configspec.registry import load_registry
 from configspec.runners.llama_cpp import LlamaCppRunner
@@ -211,9 +212,9 @@ def verify_at(counts: WalkCounts, verify: dict[int, float]) -> float:
     (t_v is not linear in D on a CPU, so a threshold's spread of D costs more or less than its
     mean D would), interpolated between the measured D."""
     ks, values = list(verify), list(verify.values())
-    if not counts.drafted_shares:  # a walk without the histogram: at the mean
-        return float(np.interp(counts.drafted_per_round, ks, values))
-    return float(sum(p * np.interp(d, ks, values) for d, p in enumerate(counts.drafted_shares)))
+    shares = [counts.drafted_shares or None]  # a walk without the histogram: at the mean D
+    return float(per_round(lambda d: np.interp(d, ks, values), [counts.drafted_per_round],
+                           shares)[0])  # fmt: skip
 
 
 def draft_step_s(draft: LlamaCppRunner, context: list[int], n: int = 8) -> tuple[float, float]:
@@ -338,10 +339,10 @@ class Loop:
     continuations: list[list[int]]  # the target's single-token greedy continuation per prompt
     context: list[int]  # the prompts' mean context, where the timing inputs are measured
 
-    def inputs(self, ks: list[int], concurrent: bool = False, reps: int = 1) -> Timing:
+    def inputs(self, ks: list[int], concurrent: bool = False) -> Timing:
         """The timing inputs, measured now, one after the other (with `concurrent`, t_v(K) is
-        also measured while the draft decodes on its core)."""
-        verify = self.worker.ask(cmd="verify", context=self.context, ks=ks, reps=reps)
+        also measured while the draft decodes on its core); one call per K after a warm-up."""
+        verify = self.worker.ask(cmd="verify", context=self.context, ks=ks, reps=1)
         both = None
         if concurrent:
             self.draft.reset()
@@ -353,8 +354,7 @@ class Loop:
                     self.draft.rollback(base)
                 self.draft.forward([self.context[-1]])
 
-            both = self.worker.ask(decode_one, cmd="verify", context=self.context, ks=ks,
-                                   reps=reps)  # fmt: skip
+            both = self.worker.ask(decode_one, cmd="verify", context=self.context, ks=ks, reps=1)
         one, two = draft_step_s(self.draft, self.context)
         as_int = lambda d: {int(k): v for k, v in d.items()}  # noqa: E731 - JSON keys are text
         return Timing(one, two, as_int(verify), as_int(both) if both else None)

@@ -83,7 +83,7 @@ def extra_draft_steps(cell: AlignmentCell, stats: PolicyStats) -> float:
 
 def per_round(
     at: Callable[[np.ndarray], np.ndarray], drafted: np.ndarray,
-    shares: Sequence[Sequence[float] | None],
+    shares: Sequence[Sequence[float] | None] | None = None,
 ) -> np.ndarray:  # fmt: skip
     """A verification figure per round, per row: `at` (t_v or E_v as a function of D) at the
     row's mean D, or, where the row's distribution of D is known (`shares[i]`: P(D = d)), the mean
@@ -91,7 +91,7 @@ def per_round(
     of tokens in a call), so a threshold policy, whose D varies from round to round, pays the
     mean of t_v(D) rather than t_v of the mean (docs/model.md)."""
     out = np.array(at(np.asarray(drafted, dtype=float)), dtype=float)
-    for i, p in enumerate(shares):
+    for i, p in enumerate(shares or []):
         if p:
             out[i] = float(np.dot(p, at(np.arange(len(p), dtype=float))))
     return out

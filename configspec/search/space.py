@@ -140,13 +140,14 @@ def _server_energy(
 ) -> tuple[np.ndarray, str]:  # fmt: skip
     if scenario.server.power_w is not None:
         return scenario.server.power_w * verify_s, SCENARIO_POWER_SOURCE
-    if curve.energy(drafted, ctx) is None:
+    if curve.energy_j is None:
         raise ConfigspecError(
             "the verification profile has no energy readings; set server.power_w in the "
             "scenario (labelled as an estimate)"
         )
-    energy = per_round(lambda d: curve.energy(d, ctx), drafted, shares or [None] * len(drafted))
-    return energy, curve.energy_source or "unknown"
+    return per_round(lambda d: curve.energy(d, ctx), drafted, shares), (
+        curve.energy_source or "unknown"
+    )
 
 
 class _Rows:
