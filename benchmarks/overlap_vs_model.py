@@ -17,10 +17,11 @@ parallel with the target's verification; on one machine it still shares the memo
 it, which a real edge on its own device would not. That slowdown is measured next to each
 proactive cell (t_v(K) while the draft decodes on its core) and applied to the share of the
 flight the draft pre-drafts in, min(1, K t_d / F), as one more term of this loopback emulation
-(printed with the results). About 30-40 minutes at the defaults on a quiet 2-core machine (18
-cells x 2 passes x 3 prompts x 48 tokens):
+(printed with the results). About 60 minutes at the defaults on a quiet 2-core machine (18
+cells x 8 prompts x 48 tokens, 1 pass; over fewer prompts the texts the server's multi-token
+verification commits accept differently from the continuation, docs/serving.md):
 
-    python benchmarks/overlap_vs_model.py [--prompts 3] [--new-tokens 48] [--passes 2]
+    python benchmarks/overlap_vs_model.py [--prompts 8] [--new-tokens 48] [--passes 1]
         [--ks 1,2,4] [--delays-ms 0,20,50] [--drafting-profile results/baselines/demo-drafting.json]
 """
 
@@ -43,9 +44,9 @@ OVERLAPS = ("none", "proactive")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prompts", type=int, default=3)
+    parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--new-tokens", type=int, default=48)
-    parser.add_argument("--passes", type=int, default=2)
+    parser.add_argument("--passes", type=int, default=1)
     parser.add_argument("--ks", default="1,2,4")
     parser.add_argument("--delays-ms", default="0,20,50")
     parser.add_argument("--drafting-profile", type=Path,

@@ -160,11 +160,12 @@ def walk(tr, policy: Policy) -> WalkCounts:
 
 def own_text_walk(loop: Loop, results: list[SpecResult], policy: Policy) -> WalkCounts:
     """The walk over the text the runs committed (the draft teacher-forced on each run's own
-    output). In greedy mode it reproduces the run's tokens per round exactly; what it removes from
-    the comparison is the text itself: the server verifies K + 1 tokens in one call, whose
-    rounding differs from the single-token calls that made the target's continuation, so a run's
-    text can leave that continuation at a flipped argmax and then accept a different number of
-    tokens (see text_divergence)."""
+    output). In greedy mode it reproduces the run's tokens per round, up to the draft's own argmax
+    flips (the trace reads the text in one call, the run in single-token calls: within 2% over 8
+    prompts, docs/serving.md). What it removes from the comparison is the text itself: the server
+    verifies K + 1 tokens in one call, whose rounding differs from the single-token calls that
+    made the target's continuation, so a run's text can leave that continuation at a flipped
+    argmax and then accept a different number of tokens (see text_divergence)."""
     kept = [(loop.prompts[i % len(loop.prompts)], r.tokens) for i, r in enumerate(results)]
     kept = [(p, t) for p, t in kept if t]
     return walk(traces(loop.draft, [p for p, _ in kept], [t for _, t in kept]), policy)
