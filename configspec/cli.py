@@ -370,7 +370,9 @@ def serve(
     device: str = typer.Option(None, help="Device name (default: hostname)."),
     out: Path = typer.Option(None, help="Serving profile (default results/<device>/serving-*)."),
     engine: str = typer.Option(
-        "llama_cpp", help="llama_cpp, or vllm (prompt logprobs; docs/vllm.md)."
+        "llama_cpp",
+        help="llama_cpp: the target in this process with its registry backend (llama.cpp or "
+        "transformers); or vllm (prompt logprobs; docs/vllm.md).",
     ),
     vllm_url: str = typer.Option(None, help="vllm: a running vLLM server (default: start one)."),
     vllm_python: str = typer.Option(None, help="vllm: Python that has vLLM (default: this one)."),

@@ -2,6 +2,12 @@
 
 The KV cache is a DynamicCache we keep between calls; rollback crops it, several sequences are
 rows of its batch dimension (all at the same length, so no padding or attention mask is needed).
+
+Serving (`configspec serve`, open_sequences / decode_sequences / forget): every session keeps its
+own key/value tensors. One call verifies several sessions at their own positions: their pasts are
+left-padded to the longest, their new tokens right-padded to the longest, and an attention mask
+hides the padding (the padding-and-mask batching of HF `generate`); each session's rows of the
+returned cache are cut back out. The pad costs copies proportional to the sessions' contexts.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from configspec.errors import ConfigspecError
-from configspec.runners.base import Runner
+from configspec.runners.base import Runner, SequenceTokens
 
 DTYPES = {"F32": "float32", "F16": "float16", "BF16": "bfloat16"}
 
@@ -72,10 +78,13 @@ class TransformersRunner(Runner):
         self.n_sequences = 1
         self._new_cache()
 
-    def _new_cache(self) -> None:
+    def _empty_cache(self):
         from transformers import DynamicCache
 
-        self.cache = DynamicCache(config=self.model.config)
+        return DynamicCache(config=self.model.config)
+
+    def _new_cache(self) -> None:
+        self.cache = self._empty_cache()
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=add_special)["input_ids"])
@@ -152,6 +161,86 @@ class TransformersRunner(Runner):
             raise ValueError("forward_batch() needs non-empty token lists of equal length")
         logits = self._run([list(t) for t in token_lists], all_logits)
         return [row if all_logits else row[-1] for row in logits]
+
+    def open_sequences(self, n_sequences: int, n_ctx_per_sequence: int) -> None:
+        self.reset()
+        self.n_ctx = n_ctx_per_sequence
+        self._served: list[list[tuple] | None] = [None] * n_sequences  # per layer (keys, values)
+
+    def _served_length(self, sequence: int) -> int:
+        layers = self._served[sequence]
+        return 0 if layers is None else int(layers[0][0].shape[2])
+
+    def decode_sequences(self, items: list[SequenceTokens]) -> list[np.ndarray | None]:
+        """Every item's tokens in ONE forward call at its own position (padding + attention mask,
+        module docstring); per item, the logit rows of tokens[logits_from:]."""
+        torch = self._torch
+        for item in items:
+            if item.pos + len(item.tokens) > self.n_ctx:
+                raise ConfigspecError(f"sequence {item.sequence}: context of {self.n_ctx} tokens "
+                                      f"exceeded ({item.pos} + {len(item.tokens)})")  # fmt: skip
+            if not item.tokens:
+                raise ValueError("decode_sequences() needs at least one token per item")
+            if self._served_length(item.sequence) < item.pos:
+                raise ValueError(f"sequence {item.sequence} holds "
+                                 f"{self._served_length(item.sequence)} positions, not {item.pos}")  # fmt: skip
+            self.forget(item.sequence, item.pos)  # the cache holds positions [0, pos)
+        past = max(item.pos for item in items)
+        width = max(len(item.tokens) for item in items)
+        ids = torch.zeros((len(items), width), dtype=torch.long)
+        mask = torch.zeros((len(items), past + width), dtype=torch.long)
+        positions = torch.zeros((len(items), width), dtype=torch.long)
+        for b, item in enumerate(items):
+            n = len(item.tokens)
+            ids[b, :n] = torch.tensor(item.tokens)
+            mask[b, past - item.pos : past + n] = 1
+            positions[b] = torch.arange(item.pos, item.pos + width)
+        cache = self._padded_cache(items, past)
+        with torch.inference_mode():
+            out = self.model(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device), past_key_values=cache, use_cache=True,
+                cache_position=torch.arange(past, past + width, device=self.device),
+            )  # fmt: skip
+        layers = out.past_key_values.layers
+        logits = out.logits.float().cpu().numpy()
+        rows: list[np.ndarray | None] = []
+        for b, item in enumerate(items):
+            n = len(item.tokens)
+            self._served[item.sequence] = [
+                (layer.keys[b : b + 1, :, past - item.pos : past + n].clone(),
+                 layer.values[b : b + 1, :, past - item.pos : past + n].clone())
+                for layer in layers
+            ]  # fmt: skip
+            rows.append(None if item.logits_from is None else logits[b, item.logits_from : n])
+        return rows
+
+    def _padded_cache(self, items: list[SequenceTokens], past: int):
+        """A DynamicCache of the items' pasts, each left-padded with zeros to `past` positions."""
+        cache = self._empty_cache()
+        if past == 0:
+            return cache
+        torch = self._torch
+        template = next(self._served[i.sequence] for i in items if i.pos > 0)
+        for index, (keys, values) in enumerate(template):
+            shape = (len(items), keys.shape[1], past, keys.shape[3])
+            k_all = torch.zeros(shape, dtype=keys.dtype, device=keys.device)
+            v_all = torch.zeros(shape, dtype=values.dtype, device=values.device)
+            for b, item in enumerate(items):
+                if item.pos > 0:
+                    k, v = self._served[item.sequence][index]
+                    k_all[b, :, past - item.pos :] = k[0]
+                    v_all[b, :, past - item.pos :] = v[0]
+            cache.update(k_all, v_all, index)
+        return cache
+
+    def forget(self, sequence: int, from_pos: int = 0) -> None:
+        layers = self._served[sequence]
+        if layers is None or from_pos >= self._served_length(sequence):
+            return
+        self._served[sequence] = None if from_pos <= 0 else [
+            (k[:, :, :from_pos].clone(), v[:, :, :from_pos].clone()) for k, v in layers
+        ]  # fmt: skip
 
     def rollback(self, n_past: int) -> None:
         if n_past <= 0:

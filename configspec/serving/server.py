@@ -226,9 +226,9 @@ def registry_target(models: Path, name: str | None, quant: str | None):
         model = registry.targets[0]
     else:
         raise ConfigspecError(f"{models} has no target model to serve")
-    if model.backend != "llama_cpp":
+    if model.backend not in ("llama_cpp", "transformers"):
         raise ConfigspecError(f"{model.name}: serving with the {model.backend} backend is not "
-                              "built yet; register a llama_cpp (GGUF) target")  # fmt: skip
+                              "built; register a llama_cpp or transformers target")  # fmt: skip
     quant = (quant or model.quant).upper()
     return model, quant, model_file(model, quant)
 
@@ -238,7 +238,7 @@ def load_target(options: ServeOptions):
     runner and stops a vLLM server configspec started."""
     from configspec.alignment.tokenizers import tokenizer_fingerprint
     from configspec.runners import open_runner
-    from configspec.sources.cache import file_sha256
+    from configspec.sources.cache import model_sha256
 
     if options.engine not in ENGINES:
         raise ConfigspecError(f"--engine is one of {', '.join(ENGINES)}, not {options.engine!r}")
@@ -258,9 +258,9 @@ def load_target(options: ServeOptions):
         runner, fingerprint, close = target.runner, target.fingerprint, target.close
     else:
         runner = open_runner(model.backend, path, threads=options.threads,
-                             n_ctx=options.n_ctx_per_session)  # fmt: skip
+                             n_ctx=options.n_ctx_per_session, quant=quant)  # fmt: skip
         fingerprint, close = tokenizer_fingerprint(runner), runner.close
-    info = TargetInfo(model.name, model.family, file_sha256(path), fingerprint, runner.n_vocab)
+    info = TargetInfo(model.name, model.family, model_sha256(path), fingerprint, runner.n_vocab)
     return runner, info, quant, path, close
 
 
