@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from configspec.errors import ConfigspecError
+
 
 @dataclass(frozen=True)
 class SequenceTokens:
@@ -90,6 +92,13 @@ class Runner(ABC):
     def forget(self, sequence: int, from_pos: int = 0) -> None:
         """Drop positions >= from_pos of one sequence (0: free it)."""
         raise NotImplementedError(f"{self.backend} runner does not serve sequences")
+
+    def _check_room(self, items: list[SequenceTokens]) -> None:
+        """Refuse a decode_sequences() call that would run any sequence past n_ctx."""
+        for item in items:
+            if item.pos + len(item.tokens) > self.n_ctx:
+                raise ConfigspecError(f"sequence {item.sequence}: context of {self.n_ctx} tokens "
+                                      f"exceeded ({item.pos} + {len(item.tokens)})")  # fmt: skip
 
     # Forks of sequence 0 (optional; alignment's free-running drafts, alignment/rollouts.py).
     #: how many forks open_forks() made room for (0: none)

@@ -187,10 +187,7 @@ class LlamaCppRunner(Runner):
              item.logits_from is not None and i >= item.logits_from)
             for k, item in enumerate(items) for i, token in enumerate(item.tokens)
         ]  # fmt: skip
-        for item in items:
-            if item.pos + len(item.tokens) > self.n_ctx:
-                raise ConfigspecError(f"sequence {item.sequence}: context of {self.n_ctx} tokens "
-                                      f"exceeded ({item.pos} + {len(item.tokens)})")  # fmt: skip
+        self._check_room(items)
         rows: list[list[np.ndarray]] = [[] for _ in items]
         b = self.llm._batch.batch
         for start in range(0, len(entries), self.n_batch):

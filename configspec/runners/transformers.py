@@ -175,15 +175,14 @@ class TransformersRunner(Runner):
         """Every item's tokens in ONE forward call at its own position (padding + attention mask,
         module docstring); per item, the logit rows of tokens[logits_from:]."""
         torch = self._torch
+        self._check_room(items)
         for item in items:
-            if item.pos + len(item.tokens) > self.n_ctx:
-                raise ConfigspecError(f"sequence {item.sequence}: context of {self.n_ctx} tokens "
-                                      f"exceeded ({item.pos} + {len(item.tokens)})")  # fmt: skip
             if not item.tokens:
                 raise ValueError("decode_sequences() needs at least one token per item")
-            if self._served_length(item.sequence) < item.pos:
-                raise ValueError(f"sequence {item.sequence} holds "
-                                 f"{self._served_length(item.sequence)} positions, not {item.pos}")  # fmt: skip
+            held = self._served_length(item.sequence)
+            if held < item.pos:
+                raise ValueError(f"sequence {item.sequence} holds {held} positions, not {item.pos}")
+        for item in items:  # checked first, so a refused call changes no sequence
             self.forget(item.sequence, item.pos)  # the cache holds positions [0, pos)
         past = max(item.pos for item in items)
         width = max(len(item.tokens) for item in items)

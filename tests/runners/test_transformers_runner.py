@@ -152,6 +152,10 @@ def test_served_sequences_refuse_overflow_and_a_gap(served):
         served.decode_sequences([SequenceTokens(0, 60, [1] * 5)])
     with pytest.raises(ValueError, match="holds 0 positions, not 3"):
         served.decode_sequences([SequenceTokens(0, 3, [1])])
+    served.decode_sequences([SequenceTokens(0, 0, [1, 2, 3])])
+    with pytest.raises(ConfigspecError, match="exceeded"):  # refused whole: sequence 0 is kept
+        served.decode_sequences([SequenceTokens(0, 1, [4]), SequenceTokens(1, 60, [1] * 5)])
+    assert served._served_length(0) == 3
 
 
 def test_the_engine_serves_the_transformers_target_losslessly(tiny_dirs):
